@@ -1,0 +1,86 @@
+//! Rotating refresh tokens.
+//!
+//! A refresh token is `<id>.<secret>`; only the SHA-256 of the whole string
+//! is stored. Each use rotates it: the presented token is marked rotated and a
+//! new one of the same family is issued. Presenting a rotated token again
+//! means it leaked, so the whole family (that sign-in) is revoked.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{ApiError, ApiResult};
+use crate::ids::{new_id, now_ms, random_token, sha256_hex};
+
+/// Who is signing in from where, kept with the session.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// Starts a new family for `user_id`; returns the raw refresh token.
+pub fn start(conn: &Connection, user_id: &str, ttl_secs: u64, client: &Client) -> ApiResult<String> {
+    issue(conn, user_id, &new_id(), ttl_secs, client)
+}
+
+fn issue(conn: &Connection, user_id: &str, family: &str, ttl_secs: u64, client: &Client) -> ApiResult<String> {
+    let id = new_id();
+    let raw = format!("{id}.{}", random_token(32));
+    let now = now_ms();
+    conn.execute(
+        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at, user_agent, ip)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![id, user_id, family, sha256_hex(&raw), now, now + ttl_secs as i64 * 1000, client.user_agent, client.ip],
+    )?;
+    Ok(raw)
+}
+
+/// Exchanges a refresh token for a new one; `(user_id, new_raw_token)`.
+pub fn rotate(conn: &Connection, raw: &str, ttl_secs: u64, client: &Client) -> ApiResult<(String, String)> {
+    let invalid = || ApiError::Unauthorized("Invalid or expired refresh token. Please login again.".into());
+    let row: Option<(String, String, String, i64, Option<i64>, Option<i64>)> = conn
+        .query_row(
+            "SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = ?1",
+            [sha256_hex(raw)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )
+        .optional()?;
+    let Some((id, user_id, family, expires_at, rotated_at, revoked_at)) = row else {
+        return Err(invalid());
+    };
+    let now = now_ms();
+    if revoked_at.is_some() || expires_at <= now {
+        return Err(invalid());
+    }
+    if rotated_at.is_some() {
+        revoke_family(conn, &family)?;
+        tracing::warn!(user = %user_id, family = %family, "refresh token reused; family revoked");
+        return Err(invalid());
+    }
+    conn.execute("UPDATE refresh_tokens SET rotated_at = ?2 WHERE id = ?1", params![id, now])?;
+    let fresh = issue(conn, &user_id, &family, ttl_secs, client)?;
+    Ok((user_id, fresh))
+}
+
+/// Revokes every token of a family.
+pub fn revoke_family(conn: &Connection, family: &str) -> ApiResult<()> {
+    conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
+        params![family, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Revokes the family of a presented token (logout); unknown tokens are ignored.
+pub fn revoke_by_token(conn: &Connection, raw: &str, user_id: &str) -> ApiResult<()> {
+    let family: Option<String> = conn
+        .query_row(
+            "SELECT family_id FROM refresh_tokens WHERE token_hash = ?1 AND user_id = ?2",
+            params![sha256_hex(raw), user_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(family) = family {
+        revoke_family(conn, &family)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! BaiTech: the whole backend of a services marketplace in one binary.
+//!
+//! [`build_state`] opens the data directory; [`app`] is the router;
+//! [`serve`] runs it on a listener until `shutdown` resolves. Tests and
+//! benchmarks call these directly with a listener bound to `127.0.0.1:0`.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod ids;
+pub mod jobs;
+pub mod metrics;
+pub mod openapi;
+pub mod providers;
+pub mod state;
+pub mod system;
+pub mod users;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::events::EventBus;
+use crate::http::middleware;
+use crate::jobs::JobRegistry;
+use crate::state::AppState;
+
+/// Opens (creating) the data directory and database, loads or generates the
+/// JWT secret, and registers job handlers and event consumers.
+pub fn build_state(config: Config) -> Result<AppState, String> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    let db = Db::open(&config.data_dir.join("baitech.db"), config.db_pool_size)?;
+    let secret = jwt_secret(&config)?;
+    let mut jobs = JobRegistry::default();
+    jobs.register(providers::email::JOB_KIND, providers::email::send);
+    let events = EventBus::default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let cost = auth::password::Cost { memory_kib: config.argon2_memory_kib, iterations: config.argon2_iterations };
+    Ok(AppState {
+        limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
+        config: Arc::new(config),
+        db,
+        jwt: Arc::new(auth::tokens::JwtKeys::new(secret.as_bytes())),
+        jobs: Arc::new(jobs),
+        events: Arc::new(events),
+        metrics: Arc::new(metrics::Metrics::default()),
+        http,
+        started,
+        decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
+    })
+}
+
+/// The configured JWT secret, or the one generated on first start and kept
+/// in `<data_dir>/jwt.secret` (mode 0600).
+fn jwt_secret(config: &Config) -> Result<String, String> {
+    if !config.jwt_secret.is_empty() {
+        if config.jwt_secret.len() < 32 {
+            return Err("jwt_secret must be at least 32 characters".into());
+        }
+        return Ok(config.jwt_secret.clone());
+    }
+    let path = config.data_dir.join("jwt.secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    let secret = ids::random_token(48);
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(secret.as_bytes()).map_err(|e| e.to_string())?;
+    f.sync_all().map_err(|e| e.to_string())?;
+    Ok(secret)
+}
+
+/// Every module's routes with their OpenAPI paths.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(system::routes())
+        .nest("/api/v1/auth", auth::routes::routes())
+}
+
+/// The OpenAPI document of this build.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let origins = config.cors_origin_list();
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::mirror_request()
+    } else {
+        let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+        AllowOrigin::list(list)
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-requested-with"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = api_router().split_for_parts();
+    let request_id = middleware::REQUEST_ID.clone();
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+        let id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+    });
+    router
+        .merge(SwaggerUi::new("/api-docs").url("/api-docs.json", api))
+        .fallback(middleware::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::global_rate_limit))
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes as usize))
+        .layer(axum::middleware::from_fn(middleware::envelope_errors))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(cors(&state.config))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves: stops accepting, finishes in-flight
+/// requests, lets job workers finish their current job, then returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let recovered = state.db.write(|tx| jobs::recover_abandoned(tx)).await.unwrap_or(0);
+    if recovered > 0 {
+        tracing::warn!(jobs = recovered, "re-queued jobs left running by a previous process");
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut background = jobs::start(state.clone(), state.config.job_workers, stop_rx.clone());
+    background.extend(state.events.start(state.clone(), stop_rx.clone()));
+    let limits = state.limits.clone();
+    let mut sweep_stop = stop_rx.clone();
+    background.push(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(60)) => limits.forget_idle(),
+                _ = sweep_stop.changed() => return,
+            }
+        }
+    }));
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let _ = stop_tx.send(true);
+    for task in background {
+        let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    }
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}

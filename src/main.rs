@@ -1,0 +1,57 @@
+//! `baitech`: parses the command line and runs one command.
+
+use baitech::cli::{run_offline, Cli, Command};
+use baitech::config::Config;
+use baitech::db::lock::DataDirLock;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().flatten_event(true).with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.flags, cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("baitech: configuration: {e}");
+            std::process::exit(2);
+        }
+    };
+    init_logging(&config);
+    let result = match &cli.command {
+        Command::Serve => serve(config),
+        other => run_offline(other, &config),
+    };
+    if let Err(e) = result {
+        eprintln!("baitech: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let listen = config.listen.clone();
+        let state = baitech::build_state(config)?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        tracing::info!(addr = %listen, ready_ms = state.started.elapsed().as_millis() as u64, "BaiTech API listening");
+        baitech::serve(listener, state, baitech::shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,33 @@
+//! The OpenAPI document, generated from the handlers' annotations by
+//! utoipa-axum as the router is built, so the two cannot drift; Swagger UI
+//! is served from assets vendored into the binary.
+
+pub mod schemas;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Document-level metadata; paths come from the routers.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "BaiTech API", version = "v1", description = "AI-Powered Technician & Community Platform"),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::FieldError, schemas::ErrorBody)),
+    tags(
+        (name = "system", description = "Health, metrics, service description"),
+        (name = "auth", description = "Accounts, sign-in, sessions, 2FA"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}

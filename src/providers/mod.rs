@@ -1,0 +1,4 @@
+//! Clients for third-party providers. Each has a configurable base URL and,
+//! when unconfigured, writes what it would have sent to the data dir's outbox.
+
+pub mod email;

@@ -1,0 +1,39 @@
+//! What every handler and background task shares.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::auth::tokens::JwtKeys;
+use crate::config::Config;
+use crate::db::Db;
+use crate::events::EventBus;
+use crate::http::rate_limit::RateLimits;
+use crate::jobs::JobRegistry;
+use crate::metrics::Metrics;
+
+/// The application context; cheap to clone (everything inside is shared).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub jwt: Arc<JwtKeys>,
+    pub jobs: Arc<JobRegistry>,
+    pub events: Arc<EventBus>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Arc<RateLimits>,
+    /// Outbound HTTP client for providers (rustls, timeouts set).
+    pub http: reqwest::Client,
+    pub started: Instant,
+    /// A valid hash to verify against when an email is unknown (equal timing).
+    pub decoy_hash: Arc<String>,
+}
+
+impl AppState {
+    /// The argon2 cost configured for this process.
+    pub fn password_cost(&self) -> crate::auth::password::Cost {
+        crate::auth::password::Cost {
+            memory_kib: self.config.argon2_memory_kib,
+            iterations: self.config.argon2_iterations,
+        }
+    }
+}

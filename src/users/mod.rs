@@ -1,0 +1,3 @@
+//! People: user profiles as documents (the users module of the spec).
+
+pub mod document;
