@@ -5,6 +5,7 @@
 //! benchmarks call these directly with a listener bound to `127.0.0.1:0`.
 
 pub mod auth;
+pub mod bookings;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -1,0 +1,3 @@
+//! Bookings: the job's state machine, pricing, QA, disputes, stats.
+
+pub mod store;
