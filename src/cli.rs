@@ -96,14 +96,19 @@ pub fn run_offline(command: &Command, config: &Config) -> Result<(), String> {
             Ok(())
         }
         Command::Openapi => {
-            let doc = crate::openapi_document().to_pretty_json().map_err(|e| e.to_string())?;
+            let doc = crate::openapi_document()
+                .to_pretty_json()
+                .map_err(|e| e.to_string())?;
             println!("{doc}");
             Ok(())
         }
         Command::Migrate => {
             std::fs::create_dir_all(&config.data_dir).map_err(|e| e.to_string())?;
             Db::open(&db_path(config), 1)?;
-            println!("migrations applied (latest: V{})", crate::db::latest_embedded_migration());
+            println!(
+                "migrations applied (latest: V{})",
+                crate::db::latest_embedded_migration()
+            );
             Ok(())
         }
         Command::Check => check(config),
@@ -120,7 +125,10 @@ fn db_path(config: &Config) -> PathBuf {
 fn open_existing(config: &Config) -> Result<Connection, String> {
     let path = db_path(config);
     if !path.exists() {
-        return Err(format!("{} does not exist (run `baitech migrate` or `baitech serve` first)", path.display()));
+        return Err(format!(
+            "{} does not exist (run `baitech migrate` or `baitech serve` first)",
+            path.display()
+        ));
     }
     Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(|e| e.to_string())
 }
@@ -176,11 +184,16 @@ fn copy_database(src: &Connection, dst: &mut Connection, what: &str) -> Result<(
 fn backup(config: &Config, to: &PathBuf) -> Result<(), String> {
     let src = open_existing(config)?;
     if to.exists() {
-        return Err(format!("{} already exists; refusing to overwrite", to.display()));
+        return Err(format!(
+            "{} already exists; refusing to overwrite",
+            to.display()
+        ));
     }
     let mut dst = Connection::open(to).map_err(|e| format!("{}: {e}", to.display()))?;
     copy_database(&src, &mut dst, "backup")?;
-    let ok: String = dst.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| e.to_string())?;
+    let ok: String = dst
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
     if ok != "ok" {
         return Err(format!("backup integrity check failed: {ok}"));
     }
@@ -197,18 +210,27 @@ fn restore(config: &Config, from: &PathBuf) -> Result<(), String> {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .map_err(|e| format!("{} is not a usable database: {e}", from.display()))?;
     if ok != "ok" {
-        return Err(format!("{} failed its integrity check: {ok}", from.display()));
+        return Err(format!(
+            "{} failed its integrity check: {ok}",
+            from.display()
+        ));
     }
     let mut dst = Connection::open(db_path(config)).map_err(|e| e.to_string())?;
     copy_database(&src, &mut dst, "restore")?;
-    println!("restored {} into {}", from.display(), db_path(config).display());
+    println!(
+        "restored {} into {}",
+        from.display(),
+        db_path(config).display()
+    );
     Ok(())
 }
 
 fn read_password(from_stdin: bool) -> Result<String, String> {
     if from_stdin || !std::io::stdin().is_terminal() {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| e.to_string())?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| e.to_string())?;
         return Ok(s.trim_end_matches(['\n', '\r']).to_string());
     }
     let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
@@ -223,7 +245,14 @@ fn user(config: &Config, cmd: &UserCommand) -> Result<(), String> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| e.to_string())?;
     let db = Db::open(&db_path(config), 1)?;
     match cmd {
-        UserCommand::Create { email, role, first_name, last_name, phone, password_stdin } => {
+        UserCommand::Create {
+            email,
+            role,
+            first_name,
+            last_name,
+            phone,
+            password_stdin,
+        } => {
             let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
             let email = policy::normalize_email(email).ok_or("not a valid email address")?;
             let phone = match phone {
@@ -235,7 +264,10 @@ fn user(config: &Config, cmd: &UserCommand) -> Result<(), String> {
             if let Some(problem) = policy::password_problem(&pw, &email) {
                 return Err(problem.to_string());
             }
-            let cost = password::Cost { memory_kib: config.argon2_memory_kib, iterations: config.argon2_iterations };
+            let cost = password::Cost {
+                memory_kib: config.argon2_memory_kib,
+                iterations: config.argon2_iterations,
+            };
             let hash = password::hash_blocking(&pw, cost).map_err(|e| e.to_string())?;
             let account = db
                 .write_blocking(|tx| {
@@ -251,12 +283,26 @@ fn user(config: &Config, cmd: &UserCommand) -> Result<(), String> {
                             location: None,
                         },
                     )?;
-                    tx.execute("UPDATE users SET is_email_verified = 1 WHERE id = ?1", [&a.id])?;
-                    crate::events::emit(tx, "user.registered", Some(&a.id), None, &serde_json::json!({"role": role.as_str(), "via": "cli"}))?;
+                    tx.execute(
+                        "UPDATE users SET is_email_verified = 1 WHERE id = ?1",
+                        [&a.id],
+                    )?;
+                    crate::events::emit(
+                        tx,
+                        "user.registered",
+                        Some(&a.id),
+                        None,
+                        &serde_json::json!({"role": role.as_str(), "via": "cli"}),
+                    )?;
                     Ok(a)
                 })
                 .map_err(|e| e.to_string())?;
-            println!("created {} {} ({})", account.role.as_str(), account.email, account.id);
+            println!(
+                "created {} {} ({})",
+                account.role.as_str(),
+                account.email,
+                account.id
+            );
             Ok(())
         }
         UserCommand::List { role } => {
@@ -268,7 +314,14 @@ fn user(config: &Config, cmd: &UserCommand) -> Result<(), String> {
                     )?;
                     let rows = stmt
                         .query_map([role.as_deref()], |r| {
-                            Ok(format!("{}  {:<32} {:<11} {:<10} {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+                            Ok(format!(
+                                "{}  {:<32} {:<11} {:<10} {}",
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, String>(3)?,
+                                r.get::<_, String>(4)?
+                            ))
                         })?
                         .collect::<Result<Vec<_>, _>>()?;
                     Ok(rows)

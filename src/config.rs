@@ -149,8 +149,8 @@ impl Config {
             });
         let file_values = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| format!("{}: {e}", p.display()))?;
+                let text =
+                    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
                 toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
             }
             None => FileValues::default(),
@@ -165,8 +165,8 @@ impl Config {
 
     /// Defaults only, rooted at `data_dir`: what tests and benchmarks start from.
     pub fn for_data_dir(data_dir: &Path) -> Config {
-        let mut config = Config::load_with(&Flags::default(), None, &|_| None)
-            .expect("defaults are valid");
+        let mut config =
+            Config::load_with(&Flags::default(), None, &|_| None).expect("defaults are valid");
         config.data_dir = data_dir.to_path_buf();
         config
     }
@@ -195,7 +195,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("baitech-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("b.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:1\"\nlog_level = \"warn\"\njob_workers = 7\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:1\"\nlog_level = \"warn\"\njob_workers = 7\n",
+        )
+        .unwrap();
         let env = |k: &str| match k {
             "BAITECH_LOG_LEVEL" => Some("debug".to_string()),
             "BAITECH_JOB_WORKERS" => Some("3".to_string()),

@@ -21,7 +21,9 @@ pub fn new_id() -> String {
 
 /// Whether `s` can be an id at all; anything else is answered with 404 by callers.
 pub fn is_valid_id(s: &str) -> bool {
-    s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == 24
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// Milliseconds since the Unix epoch, the storage form of every timestamp.

@@ -46,7 +46,8 @@ use crate::state::AppState;
 /// JWT secret, and registers job handlers and event consumers.
 pub fn build_state(config: Config) -> Result<AppState, String> {
     let started = Instant::now();
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     let db = Db::open(&config.data_dir.join("baitech.db"), config.db_pool_size)?;
     let secret = jwt_secret(&config)?;
     let mut jobs = JobRegistry::default();
@@ -57,7 +58,10 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         .connect_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;
-    let cost = auth::password::Cost { memory_kib: config.argon2_memory_kib, iterations: config.argon2_iterations };
+    let cost = auth::password::Cost {
+        memory_kib: config.argon2_memory_kib,
+        iterations: config.argon2_iterations,
+    };
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -126,7 +130,14 @@ fn cors(config: &Config) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(allow)
         .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -152,13 +163,24 @@ pub fn app(state: AppState) -> Router {
     router
         .merge(SwaggerUi::new("/api-docs").url("/api-docs.json", api))
         .fallback(middleware::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::global_rate_limit))
-        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes as usize))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::record_metrics,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::global_rate_limit,
+        ))
+        .layer(DefaultBodyLimit::max(
+            state.config.body_limit_bytes as usize,
+        ))
         .layer(axum::middleware::from_fn(middleware::envelope_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(cors(&state.config))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -172,9 +194,16 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let recovered = state.db.write(|tx| jobs::recover_abandoned(tx)).await.unwrap_or(0);
+    let recovered = state
+        .db
+        .write(|tx| jobs::recover_abandoned(tx))
+        .await
+        .unwrap_or(0);
     if recovered > 0 {
-        tracing::warn!(jobs = recovered, "re-queued jobs left running by a previous process");
+        tracing::warn!(
+            jobs = recovered,
+            "re-queued jobs left running by a previous process"
+        );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut background = jobs::start(state.clone(), state.config.job_workers, stop_rx.clone());
@@ -190,7 +219,9 @@ pub async fn serve(
         }
     }));
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     let _ = stop_tx.send(true);
     for task in background {
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;

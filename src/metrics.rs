@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 struct Series {
@@ -27,7 +29,9 @@ impl Metrics {
     pub fn observe_request(&self, method: &str, route: &str, status: u16, took: Duration) {
         let secs = took.as_secs_f64();
         let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let series = map.entry((method.to_string(), route.to_string(), status)).or_default();
+        let series = map
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default();
         series.count += 1;
         series.sum += secs;
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -49,16 +53,38 @@ impl Metrics {
         out.push_str("# HELP baitech_http_request_duration_seconds HTTP request latency.\n");
         out.push_str("# TYPE baitech_http_request_duration_seconds histogram\n");
         for ((method, route, status), s) in map.iter() {
-            let labels = format!("method=\"{method}\",route=\"{}\",status=\"{status}\"", escape(route));
+            let labels = format!(
+                "method=\"{method}\",route=\"{}\",status=\"{status}\"",
+                escape(route)
+            );
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "baitech_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "baitech_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    s.buckets[i]
+                );
             }
-            let _ = writeln!(out, "baitech_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "baitech_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "baitech_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "baitech_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "baitech_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "baitech_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
         }
         for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         out
     }
@@ -78,7 +104,9 @@ mod tests {
         m.observe_request("GET", "/health", 200, Duration::from_micros(500));
         m.observe_request("GET", "/health", 200, Duration::from_millis(30));
         let text = m.render(&[("baitech_jobs_queued", "Jobs waiting.", 3.0)]);
-        assert!(text.contains("baitech_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"));
+        assert!(text.contains(
+            "baitech_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"
+        ));
         assert!(text.contains("le=\"0.001\"} 1"));
         assert!(text.contains("le=\"0.05\"} 2"));
         assert!(text.contains("baitech_jobs_queued 3"));

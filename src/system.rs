@@ -35,7 +35,11 @@ async fn root() -> Json<Value> {
     responses((status = 200, body = crate::openapi::schemas::Health), (status = 503, body = crate::openapi::schemas::Health)))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let ok = state.db.is_healthy().await;
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(json!({
@@ -60,10 +64,26 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let text = state.metrics.render(&[
         ("baitech_jobs_queued", "Jobs waiting to run.", queued as f64),
         ("baitech_jobs_running", "Jobs running now.", running as f64),
-        ("baitech_jobs_dead", "Jobs that failed every attempt.", dead as f64),
-        ("baitech_db_pool_in_use", "Read connections in use.", busy as f64),
-        ("baitech_db_pool_idle", "Read connections idle.", idle as f64),
-        ("baitech_uptime_seconds", "Seconds since start.", state.started.elapsed().as_secs_f64()),
+        (
+            "baitech_jobs_dead",
+            "Jobs that failed every attempt.",
+            dead as f64,
+        ),
+        (
+            "baitech_db_pool_in_use",
+            "Read connections in use.",
+            busy as f64,
+        ),
+        (
+            "baitech_db_pool_idle",
+            "Read connections idle.",
+            idle as f64,
+        ),
+        (
+            "baitech_uptime_seconds",
+            "Seconds since start.",
+            state.started.elapsed().as_secs_f64(),
+        ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -11,7 +11,10 @@ pub async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]).await;
     if wanted("startup") {
-        println!("start to ready on an empty data dir: {:.1} ms", server.ready_after.as_secs_f64() * 1000.0);
+        println!(
+            "start to ready on an empty data dir: {:.1} ms",
+            server.ready_after.as_secs_f64() * 1000.0
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
         println!("idle RSS: {:.1} MB", server.rss_kib() as f64 / 1024.0);
     }
@@ -19,8 +22,10 @@ pub async fn run() {
     let password = "correct horse battery";
     let body = client
         .post(server.url("/api/v1/auth/register"))
-        .json(&json!({"firstName": "Bench", "lastName": "User", "email": "bench@example.com",
-                      "phoneNumber": "0711000000", "password": password}))
+        .json(
+            &json!({"firstName": "Bench", "lastName": "User", "email": "bench@example.com",
+                      "phoneNumber": "0711000000", "password": password}),
+        )
         .send()
         .await
         .unwrap()
@@ -30,7 +35,9 @@ pub async fn run() {
     let token = body["token"].as_str().unwrap_or_default().to_string();
 
     if wanted("login") {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let hashes = raw_argon2_per_sec(cores, Duration::from_secs(3));
         println!("raw argon2id (19 MiB, t=2) on {cores} threads: {hashes:.1} hashes/s");
         let url = server.url("/api/v1/auth/login");
@@ -47,7 +54,10 @@ pub async fn run() {
         })
         .await;
         login.print("POST /auth/login (8 conns)");
-        println!("login throughput / raw argon2id: {:.0}%", login.rps() / hashes * 100.0);
+        println!(
+            "login throughput / raw argon2id: {:.0}%",
+            login.rps() / hashes * 100.0
+        );
     }
 
     if wanted("health") {
@@ -67,7 +77,13 @@ pub async fn run() {
         let url = server.url("/health");
         let health = drive(2, Duration::from_secs(4), move |c, _| {
             let url = url.clone();
-            async move { c.get(&url).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            async move {
+                c.get(&url)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
         })
         .await;
         health.print("GET /health during a login flood");
@@ -78,25 +94,44 @@ pub async fn run() {
         let url = server.url("/");
         let bare = drive(32, Duration::from_secs(4), move |c, _| {
             let url = url.clone();
-            async move { c.get(&url).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            async move {
+                c.get(&url)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
         })
         .await;
         bare.print("GET / (bare route, 32 conns)");
         let url = server.url("/api/v1/auth/me");
         let me = drive(32, Duration::from_secs(4), move |c, _| {
             let (url, token) = (url.clone(), token.clone());
-            async move { c.get(&url).bearer_auth(token).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            async move {
+                c.get(&url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
         })
         .await;
         me.print("GET /auth/me (32 conns)");
         println!("me / bare: {:.0}%", me.rps() / bare.rps() * 100.0);
     }
-    println!("peak RSS after core scenarios: {:.1} MB", server.peak_rss_kib() as f64 / 1024.0);
+    println!(
+        "peak RSS after core scenarios: {:.1} MB",
+        server.peak_rss_kib() as f64 / 1024.0
+    );
 }
 
 /// Raw argon2id hashes per second with the server's parameters, one hash per thread.
 fn raw_argon2_per_sec(threads: usize, duration: Duration) -> f64 {
-    let cost = baitech::auth::password::Cost { memory_kib: 19_456, iterations: 2 };
+    let cost = baitech::auth::password::Cost {
+        memory_kib: 19_456,
+        iterations: 2,
+    };
     let stored = baitech::auth::password::hash_blocking("correct horse battery", cost).unwrap();
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)

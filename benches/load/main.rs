@@ -50,7 +50,12 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        Server { child, base, data_dir: data_dir.to_path_buf(), ready_after }
+        Server {
+            child,
+            base,
+            data_dir: data_dir.to_path_buf(),
+            ready_after,
+        }
     }
 
     /// Resident set size now, in KiB.
@@ -88,7 +93,11 @@ fn proc_status_kib(pid: u32, key: &str) -> u64 {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Latency and throughput of one run.
@@ -134,7 +143,10 @@ where
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (request, counter, errors) = (request.clone(), counter.clone(), errors.clone());
-        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
@@ -155,20 +167,41 @@ where
     }
     let elapsed = started.elapsed();
     all.sort();
-    let pick = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
-    Stats { ok: all.len() as u64, errors: errors.load(Ordering::Relaxed), elapsed, p50: pick(0.50), p99: pick(0.99) }
+    let pick = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Stats {
+        ok: all.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed,
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
 }
 
 /// Whether the scenario `name` was asked for (all when none were named).
 pub fn wanted(name: &str) -> bool {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     args.is_empty() || args.iter().any(|a| name.contains(a.as_str()))
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
-        println!("BaiTech load harness — {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        println!(
+            "BaiTech load harness — {} cores",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        );
         core::run().await;
     });
 }

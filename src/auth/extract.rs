@@ -11,7 +11,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Roles as stored and sent on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Customer,
@@ -73,7 +75,9 @@ impl CurrentUser {
         if self.is_email_verified {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("Please verify your email address to continue".into()))
+            Err(ApiError::Forbidden(
+                "Please verify your email address to continue".into(),
+            ))
         }
     }
 
@@ -82,7 +86,9 @@ impl CurrentUser {
         if self.kyc_status == "approved" {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("Please complete KYC verification to access this feature".into()))
+            Err(ApiError::Forbidden(
+                "Please complete KYC verification to access this feature".into(),
+            ))
         }
     }
 
@@ -93,7 +99,11 @@ impl CurrentUser {
 
 /// The bearer token of a request, if the header is `Bearer <token>`.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let token = value.strip_prefix("Bearer ")?.trim();
     (!token.is_empty()).then_some(token)
 }
@@ -102,15 +112,17 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Account>
     let Some(token) = bearer(parts) else {
         return Ok(None);
     };
-    let claims = state
-        .jwt
-        .verify(token, tokens::ACCESS)
-        .ok_or_else(|| ApiError::Unauthorized("Invalid or expired token. Please login again.".into()))?;
+    let claims = state.jwt.verify(token, tokens::ACCESS).ok_or_else(|| {
+        ApiError::Unauthorized("Invalid or expired token. Please login again.".into())
+    })?;
     let id = claims.id.clone();
     let account = state.db.read(move |c| store::find_by_id(c, &id)).await?;
-    let account = account.ok_or_else(|| ApiError::Unauthorized("User not found. Please login again.".into()))?;
+    let account = account
+        .ok_or_else(|| ApiError::Unauthorized("User not found. Please login again.".into()))?;
     if account.token_version != claims.ver {
-        return Err(ApiError::Unauthorized("Session revoked. Please login again.".into()));
+        return Err(ApiError::Unauthorized(
+            "Session revoked. Please login again.".into(),
+        ));
     }
     Ok(Some(account))
 }
@@ -119,13 +131,16 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     #[tracing::instrument(name = "current_user", skip_all)]
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(user) = parts.extensions.get::<CurrentUser>() {
             return Ok(user.clone());
         }
-        let account = authenticate(parts, state)
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("Not authorized to access this route. Please login.".into()))?;
+        let account = authenticate(parts, state).await?.ok_or_else(|| {
+            ApiError::Unauthorized("Not authorized to access this route. Please login.".into())
+        })?;
         if account.status != "active" {
             return Err(ApiError::Forbidden(format!(
                 "Account is {}. Please contact support.",
@@ -147,7 +162,10 @@ impl FromRequestParts<AppState> for OptionalUser {
     type Rejection = ApiError;
 
     #[tracing::instrument(name = "optional_user", skip_all)]
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let account = authenticate(parts, state).await?;
         Ok(OptionalUser(account.filter(|a| a.status == "active")))
     }

@@ -1,6 +1,8 @@
 //! argon2id password hashing, always on a blocking thread.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::error::{ApiError, ApiResult};
@@ -13,7 +15,8 @@ pub struct Cost {
 }
 
 fn hasher(cost: Cost) -> ApiResult<Argon2<'static>> {
-    let params = Params::new(cost.memory_kib, cost.iterations, 1, None).map_err(ApiError::internal)?;
+    let params =
+        Params::new(cost.memory_kib, cost.iterations, 1, None).map_err(ApiError::internal)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -31,7 +34,9 @@ pub fn verify_blocking(password: &str, stored: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
-    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 /// Hashes on a blocking thread.
@@ -56,7 +61,10 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let cost = Cost { memory_kib: 1024, iterations: 1 };
+        let cost = Cost {
+            memory_kib: 1024,
+            iterations: 1,
+        };
         let h = hash_blocking("correct horse", cost).unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(verify_blocking("correct horse", &h));

@@ -7,17 +7,81 @@
 
 /// The most common passwords, refused at registration and reset.
 const COMMON_PASSWORDS: &[&str] = &[
-    "password", "password1", "password12", "password123", "password1234", "passw0rd", "p@ssw0rd",
-    "p@ssword", "12345678", "123456789", "1234567890", "12345678910", "87654321", "11111111",
-    "00000000", "88888888", "qwertyui", "qwerty123", "qwertyuiop", "1q2w3e4r", "1q2w3e4r5t",
-    "1qaz2wsx", "zaq12wsx", "asdfghjk", "asdf1234", "abcd1234", "abc12345", "abcdefgh",
-    "iloveyou", "iloveyou1", "sunshine", "princess", "football", "baseball", "superman",
-    "trustno1", "welcome1", "welcome123", "letmein1", "letmein123", "admin123", "administrator",
-    "changeme", "changeme123", "monkey123", "dragon123", "master123", "starwars", "whatever",
-    "computer", "internet", "michelle", "jennifer", "liverpool", "chelsea1", "arsenal1",
-    "manchester", "nairobi1", "nairobi123", "kenya123", "kenya2024", "kenya2025", "mombasa1",
-    "safaricom", "mpesa123", "baitech1", "baitech123", "Password1!", "Password123!",
-    "Qwerty123!", "Welcome1!", "Admin123!", "P@ssw0rd!", "P@ssword1", "Passw0rd!",
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd",
+    "p@ssw0rd",
+    "p@ssword",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "12345678910",
+    "87654321",
+    "11111111",
+    "00000000",
+    "88888888",
+    "qwertyui",
+    "qwerty123",
+    "qwertyuiop",
+    "1q2w3e4r",
+    "1q2w3e4r5t",
+    "1qaz2wsx",
+    "zaq12wsx",
+    "asdfghjk",
+    "asdf1234",
+    "abcd1234",
+    "abc12345",
+    "abcdefgh",
+    "iloveyou",
+    "iloveyou1",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "superman",
+    "trustno1",
+    "welcome1",
+    "welcome123",
+    "letmein1",
+    "letmein123",
+    "admin123",
+    "administrator",
+    "changeme",
+    "changeme123",
+    "monkey123",
+    "dragon123",
+    "master123",
+    "starwars",
+    "whatever",
+    "computer",
+    "internet",
+    "michelle",
+    "jennifer",
+    "liverpool",
+    "chelsea1",
+    "arsenal1",
+    "manchester",
+    "nairobi1",
+    "nairobi123",
+    "kenya123",
+    "kenya2024",
+    "kenya2025",
+    "mombasa1",
+    "safaricom",
+    "mpesa123",
+    "baitech1",
+    "baitech123",
+    "Password1!",
+    "Password123!",
+    "Qwerty123!",
+    "Welcome1!",
+    "Admin123!",
+    "P@ssw0rd!",
+    "P@ssword1",
+    "Passw0rd!",
 ];
 
 /// Why a password was refused, or `None` when it is acceptable.
@@ -60,7 +124,10 @@ pub fn normalize_email(raw: &str) -> Option<String> {
         && domain
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-    let tld_ok = domain.rsplit('.').next().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic()));
+    let tld_ok = domain
+        .rsplit('.')
+        .next()
+        .is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic()));
     if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok || !tld_ok {
         return None;
     }
@@ -82,7 +149,9 @@ pub fn normalize_email(raw: &str) -> Option<String> {
 }
 
 fn is_outlook(domain: &str) -> bool {
-    ["hotmail.", "live.", "outlook.", "msn."].iter().any(|p| domain.starts_with(p))
+    ["hotmail.", "live.", "outlook.", "msn."]
+        .iter()
+        .any(|p| domain.starts_with(p))
 }
 
 fn is_yahoo(domain: &str) -> bool {
@@ -108,7 +177,9 @@ pub fn normalize_phone(raw: &str) -> Option<String> {
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let kenyan_mobile = |national: &str| national.len() == 9 && (national.starts_with('7') || national.starts_with('1'));
+    let kenyan_mobile = |national: &str| {
+        national.len() == 9 && (national.starts_with('7') || national.starts_with('1'))
+    };
     if !plus {
         if let Some(national) = digits.strip_prefix('0') {
             return kenyan_mobile(national).then(|| format!("+254{national}"));
@@ -130,24 +201,71 @@ mod tests {
 
     #[test]
     fn emails_normalise_like_validator_js() {
-        assert_eq!(normalize_email("John.Doe+x@GoogleMail.com").as_deref(), Some("johndoe@gmail.com"));
-        assert_eq!(normalize_email("a.b+c@outlook.com").as_deref(), Some("a.b@outlook.com"));
-        assert_eq!(normalize_email("a.b-c@yahoo.co.uk").as_deref(), Some("a.b@yahoo.co.uk"));
-        assert_eq!(normalize_email("Mary@Example.Info").as_deref(), Some("mary@example.info"));
-        assert_eq!(normalize_email("x+y@company.co.ke").as_deref(), Some("x+y@company.co.ke"));
-        for bad in ["", "no-at", "a@b", "a@.com", "a b@c.com", "@c.com", "a@c..com", "a@c.1"] {
+        assert_eq!(
+            normalize_email("John.Doe+x@GoogleMail.com").as_deref(),
+            Some("johndoe@gmail.com")
+        );
+        assert_eq!(
+            normalize_email("a.b+c@outlook.com").as_deref(),
+            Some("a.b@outlook.com")
+        );
+        assert_eq!(
+            normalize_email("a.b-c@yahoo.co.uk").as_deref(),
+            Some("a.b@yahoo.co.uk")
+        );
+        assert_eq!(
+            normalize_email("Mary@Example.Info").as_deref(),
+            Some("mary@example.info")
+        );
+        assert_eq!(
+            normalize_email("x+y@company.co.ke").as_deref(),
+            Some("x+y@company.co.ke")
+        );
+        for bad in [
+            "",
+            "no-at",
+            "a@b",
+            "a@.com",
+            "a b@c.com",
+            "@c.com",
+            "a@c..com",
+            "a@c.1",
+        ] {
             assert_eq!(normalize_email(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn kenyan_phones_become_e164() {
-        for raw in ["0712345678", "+254712345678", "254712345678", "712345678", "0712 345 678"] {
-            assert_eq!(normalize_phone(raw).as_deref(), Some("+254712345678"), "{raw}");
+        for raw in [
+            "0712345678",
+            "+254712345678",
+            "254712345678",
+            "712345678",
+            "0712 345 678",
+        ] {
+            assert_eq!(
+                normalize_phone(raw).as_deref(),
+                Some("+254712345678"),
+                "{raw}"
+            );
         }
-        assert_eq!(normalize_phone("0112345678").as_deref(), Some("+254112345678"));
-        assert_eq!(normalize_phone("+14155552671").as_deref(), Some("+14155552671"));
-        for bad in ["", "0812345678", "+2548123", "abc", "07123456789", "+0123456789"] {
+        assert_eq!(
+            normalize_phone("0112345678").as_deref(),
+            Some("+254112345678")
+        );
+        assert_eq!(
+            normalize_phone("+14155552671").as_deref(),
+            Some("+14155552671")
+        );
+        for bad in [
+            "",
+            "0812345678",
+            "+2548123",
+            "abc",
+            "07123456789",
+            "+0123456789",
+        ] {
             assert_eq!(normalize_phone(bad), None, "{bad}");
         }
     }
@@ -159,7 +277,10 @@ mod tests {
         assert!(password_problem("PASSWORD123", "").is_some());
         assert!(password_problem("jane@example.com", "jane@example.com").is_some());
         assert!(password_problem("janedoe1", "janedoe1@example.com").is_some());
-        assert_eq!(password_problem("correct horse battery", "jane@example.com"), None);
+        assert_eq!(
+            password_problem("correct horse battery", "jane@example.com"),
+            None
+        );
         assert!(password_problem(&"x".repeat(129), "").is_some());
     }
 }

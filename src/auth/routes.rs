@@ -64,8 +64,18 @@ fn text(v: &Option<String>) -> String {
 }
 
 /// Access and refresh tokens for a signed-in account, in the caller's transaction.
-fn issue_tokens(state: &AppState, conn: &rusqlite::Connection, a: &Account, c: &Client) -> ApiResult<(String, String)> {
-    let access = state.jwt.sign(&a.id, tokens::ACCESS, a.token_version, state.config.access_token_ttl_secs);
+fn issue_tokens(
+    state: &AppState,
+    conn: &rusqlite::Connection,
+    a: &Account,
+    c: &Client,
+) -> ApiResult<(String, String)> {
+    let access = state.jwt.sign(
+        &a.id,
+        tokens::ACCESS,
+        a.token_version,
+        state.config.access_token_ttl_secs,
+    );
     let refresh = sessions::start(conn, &a.id, state.config.refresh_token_ttl_secs, c)?;
     Ok((access, refresh))
 }
@@ -98,11 +108,27 @@ fn parse_location(v: &Value, errors: &mut Vec<FieldError>) -> Option<NewLocation
     });
     match pair {
         Some((lng, lat)) if (-180.0..=180.0).contains(&lng) && (-90.0..=90.0).contains(&lat) => {
-            let s = |k: &str| v.get(k).and_then(Value::as_str).map(|s| s.trim().to_string());
-            Some(NewLocation { lng, lat, address: s("address"), city: s("city"), county: s("county"), country: s("country") })
+            let s = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .map(|s| s.trim().to_string())
+            };
+            Some(NewLocation {
+                lng,
+                lat,
+                address: s("address"),
+                city: s("city"),
+                county: s("county"),
+                country: s("country"),
+            })
         }
         _ => {
-            check(errors, false, "location.coordinates", "Coordinates must be [longitude, latitude]");
+            check(
+                errors,
+                false,
+                "location.coordinates",
+                "Coordinates must be [longitude, latitude]",
+            );
             None
         }
     }
@@ -122,24 +148,58 @@ async fn register(
     let mut errors = Vec::new();
     let first_name = text(&body.first_name);
     let last_name = text(&body.last_name);
-    check(&mut errors, !first_name.is_empty() && first_name.len() <= 50, "firstName", "First name is required");
-    check(&mut errors, !last_name.is_empty() && last_name.len() <= 50, "lastName", "Last name is required");
+    check(
+        &mut errors,
+        !first_name.is_empty() && first_name.len() <= 50,
+        "firstName",
+        "First name is required",
+    );
+    check(
+        &mut errors,
+        !last_name.is_empty() && last_name.len() <= 50,
+        "lastName",
+        "Last name is required",
+    );
     let email = policy::normalize_email(&text(&body.email));
-    check(&mut errors, email.is_some(), "email", "Valid email is required");
+    check(
+        &mut errors,
+        email.is_some(),
+        "email",
+        "Valid email is required",
+    );
     let phone = policy::normalize_phone(&text(&body.phone_number));
-    check(&mut errors, phone.is_some(), "phoneNumber", "Please enter a valid phone number (e.g. 0712345678 or +254712345678)");
+    check(
+        &mut errors,
+        phone.is_some(),
+        "phoneNumber",
+        "Please enter a valid phone number (e.g. 0712345678 or +254712345678)",
+    );
     let pw = body.password.clone().unwrap_or_default();
     if let Some(problem) = policy::password_problem(&pw, email.as_deref().unwrap_or("")) {
         check(&mut errors, false, "password", problem);
     }
     let role = match body.role.as_deref().map(str::trim) {
         None | Some("") => Some(Role::Customer),
-        Some(r) => Role::parse(r).filter(|r| matches!(r, Role::Customer | Role::Technician | Role::Corporate)),
+        Some(r) => Role::parse(r)
+            .filter(|r| matches!(r, Role::Customer | Role::Technician | Role::Corporate)),
     };
-    check(&mut errors, role.is_some(), "role", "Invalid role: choose customer, technician or corporate");
-    let location = body.location.as_ref().filter(|v| !v.is_null()).and_then(|v| parse_location(v, &mut errors));
+    check(
+        &mut errors,
+        role.is_some(),
+        "role",
+        "Invalid role: choose customer, technician or corporate",
+    );
+    let location = body
+        .location
+        .as_ref()
+        .filter(|v| !v.is_null())
+        .and_then(|v| parse_location(v, &mut errors));
     finish(errors)?;
-    let (email, phone, role) = (email.unwrap_or_default(), phone.unwrap_or_default(), role.unwrap_or(Role::Customer));
+    let (email, phone, role) = (
+        email.unwrap_or_default(),
+        phone.unwrap_or_default(),
+        role.unwrap_or(Role::Customer),
+    );
 
     let password_hash = password::hash(pw, state.password_cost()).await?;
     let c = client(&ip, &headers);
@@ -189,12 +249,18 @@ pub struct LoginBody {
 }
 
 /// 429 when this account had too many failed attempts recently.
-fn check_account_failures(state: &AppState, conn: &rusqlite::Connection, email: &str) -> ApiResult<()> {
+fn check_account_failures(
+    state: &AppState,
+    conn: &rusqlite::Connection,
+    email: &str,
+) -> ApiResult<()> {
     let now = now_ms();
     let (failures, oldest) = store::recent_failures(conn, email, now - FAILURE_WINDOW_MS)?;
     if failures >= state.config.account_failed_logins_per_15min as i64 {
         let retry = (oldest.unwrap_or(now) + FAILURE_WINDOW_MS - now).max(1000) / 1000;
-        return Err(ApiError::TooManyRequests { retry_after_secs: retry as u64 });
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: retry as u64,
+        });
     }
     Ok(())
 }
@@ -213,9 +279,19 @@ async fn login(
     state.limits.check_auth_ip(&state, ip.0)?;
     let mut errors = Vec::new();
     let email = policy::normalize_email(&text(&body.email));
-    check(&mut errors, email.is_some(), "email", "Valid email is required");
+    check(
+        &mut errors,
+        email.is_some(),
+        "email",
+        "Valid email is required",
+    );
     let pw = body.password.clone().unwrap_or_default();
-    check(&mut errors, !pw.is_empty(), "password", "Password is required");
+    check(
+        &mut errors,
+        !pw.is_empty(),
+        "password",
+        "Password is required",
+    );
     finish(errors)?;
     let email = email.unwrap_or_default();
 
@@ -228,7 +304,10 @@ async fn login(
             store::find_by_email(c, &lookup_email)
         })
         .await?;
-    let stored = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| state.decoy_hash.to_string());
+    let stored = account
+        .as_ref()
+        .map(|a| a.password_hash.clone())
+        .unwrap_or_else(|| state.decoy_hash.to_string());
     let password_ok = password::verify(pw, stored).await?;
     let c = client(&ip, &headers);
     let account = match account {
@@ -237,18 +316,40 @@ async fn login(
             let (uid, em, c2) = (other.map(|a| a.id), email.clone(), c.clone());
             state
                 .db
-                .write(move |tx| store::record_login(tx, uid.as_deref(), &em, "bad_password", &c2.ip, &c2.user_agent))
+                .write(move |tx| {
+                    store::record_login(
+                        tx,
+                        uid.as_deref(),
+                        &em,
+                        "bad_password",
+                        &c2.ip,
+                        &c2.user_agent,
+                    )
+                })
                 .await?;
             return Err(ApiError::Unauthorized("Invalid credentials".into()));
         }
     };
     if account.status != "active" {
-        return Err(ApiError::Forbidden(format!("Account is {}. Please contact support.", account.status)));
+        return Err(ApiError::Forbidden(format!(
+            "Account is {}. Please contact support.",
+            account.status
+        )));
     }
     if account.two_factor_enabled {
-        let temp = state.jwt.sign(&account.id, tokens::CHALLENGE, account.token_version, CHALLENGE_TTL_SECS);
+        let temp = state.jwt.sign(
+            &account.id,
+            tokens::CHALLENGE,
+            account.token_version,
+            CHALLENGE_TTL_SECS,
+        );
         let (id, em, c2) = (account.id.clone(), account.email.clone(), c.clone());
-        state.db.write(move |tx| store::record_login(tx, Some(&id), &em, "2fa_challenge", &c2.ip, &c2.user_agent)).await?;
+        state
+            .db
+            .write(move |tx| {
+                store::record_login(tx, Some(&id), &em, "2fa_challenge", &c2.ip, &c2.user_agent)
+            })
+            .await?;
         return Ok(Json(json!({
             "success": true,
             "requires2FA": true,
@@ -297,13 +398,17 @@ async fn verify_2fa(
     let mut errors = Vec::new();
     let temp = text(&body.temp_token);
     let code = text(&body.code);
-    check(&mut errors, !temp.is_empty(), "tempToken", "Temp token is required");
+    check(
+        &mut errors,
+        !temp.is_empty(),
+        "tempToken",
+        "Temp token is required",
+    );
     check(&mut errors, !code.is_empty(), "code", "Invalid 2FA code");
     finish(errors)?;
-    let claims = state
-        .jwt
-        .verify(&temp, tokens::CHALLENGE)
-        .ok_or_else(|| ApiError::Unauthorized("Invalid or expired temp token. Please login again.".into()))?;
+    let claims = state.jwt.verify(&temp, tokens::CHALLENGE).ok_or_else(|| {
+        ApiError::Unauthorized("Invalid or expired temp token. Please login again.".into())
+    })?;
     let c = client(&ip, &headers);
     let st = state.clone();
     let now_secs = chrono::Utc::now().timestamp() as u64;
@@ -314,21 +419,43 @@ async fn verify_2fa(
                 .filter(|a| a.two_factor_enabled && a.token_version == claims.ver)
                 .ok_or_else(|| ApiError::BadRequest("Invalid request".into()))?;
             if account.status != "active" {
-                return Err(ApiError::Forbidden(format!("Account is {}. Please contact support.", account.status)));
+                return Err(ApiError::Forbidden(format!(
+                    "Account is {}. Please contact support.",
+                    account.status
+                )));
             }
             check_account_failures(&st, tx, &account.email)?;
             let secret = account.two_factor_secret.clone().unwrap_or_default();
-            let accepted = if let Some(step) = totp::accepted_step(&secret, &code, now_secs, account.totp_last_step) {
-                tx.execute("UPDATE users SET totp_last_step = ?2 WHERE id = ?1", rusqlite::params![account.id, step])?;
+            let accepted = if let Some(step) =
+                totp::accepted_step(&secret, &code, now_secs, account.totp_last_step)
+            {
+                tx.execute(
+                    "UPDATE users SET totp_last_step = ?2 WHERE id = ?1",
+                    rusqlite::params![account.id, step],
+                )?;
                 true
             } else {
                 use_recovery_code(tx, &account.id, &code)?
             };
             if !accepted {
-                store::record_login(tx, Some(&account.id), &account.email, "2fa_failed", &c.ip, &c.user_agent)?;
+                store::record_login(
+                    tx,
+                    Some(&account.id),
+                    &account.email,
+                    "2fa_failed",
+                    &c.ip,
+                    &c.user_agent,
+                )?;
                 return Ok(Err(account));
             }
-            store::record_login(tx, Some(&account.id), &account.email, "success", &c.ip, &c.user_agent)?;
+            store::record_login(
+                tx,
+                Some(&account.id),
+                &account.email,
+                "success",
+                &c.ip,
+                &c.user_agent,
+            )?;
             let (access, refresh) = issue_tokens(&st, tx, &account, &c)?;
             Ok(Ok((account, access, refresh)))
         })
@@ -381,18 +508,31 @@ async fn refresh(
     }
     let c = client(&ip, &headers);
     let st = state.clone();
-    let (access, fresh) = state
+    let rotated = state
         .db
         .write(move |tx| {
-            let (user_id, fresh) = sessions::rotate(tx, &raw, st.config.refresh_token_ttl_secs, &c)?;
-            let account = store::find_by_id(tx, &user_id)?
-                .filter(|a| a.status == "active")
-                .ok_or_else(|| ApiError::Unauthorized("Invalid or expired refresh token. Please login again.".into()))?;
-            let access = st.jwt.sign(&account.id, tokens::ACCESS, account.token_version, st.config.access_token_ttl_secs);
-            Ok((access, fresh))
+            let Some((user_id, fresh)) =
+                sessions::rotate(tx, &raw, st.config.refresh_token_ttl_secs, &c)?
+            else {
+                return Ok(None);
+            };
+            let Some(account) = store::find_by_id(tx, &user_id)?.filter(|a| a.status == "active")
+            else {
+                return Ok(None);
+            };
+            let access = st.jwt.sign(
+                &account.id,
+                tokens::ACCESS,
+                account.token_version,
+                st.config.access_token_ttl_secs,
+            );
+            Ok(Some((access, fresh)))
         })
         .await?;
-    Ok(Json(json!({"success": true, "token": access, "refreshToken": fresh})))
+    let (access, fresh) = rotated.ok_or_else(sessions::invalid_refresh)?;
+    Ok(Json(
+        json!({"success": true, "token": access, "refreshToken": fresh}),
+    ))
 }
 
 /// End this session: its refresh-token family is revoked.
@@ -406,9 +546,14 @@ async fn logout(
     let raw = text(&body.refresh_token);
     if !raw.is_empty() {
         let id = user.id.clone();
-        state.db.write(move |tx| sessions::revoke_by_token(tx, &raw, &id)).await?;
+        state
+            .db
+            .write(move |tx| sessions::revoke_by_token(tx, &raw, &id))
+            .await?;
     }
-    Ok(Json(json!({"success": true, "message": "Logged out successfully"})))
+    Ok(Json(
+        json!({"success": true, "message": "Logged out successfully"}),
+    ))
 }
 
 /// The signed-in user's own full profile.
@@ -419,7 +564,9 @@ async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<
     let id = user.id.clone();
     let doc = state
         .db
-        .read(move |c| crate::users::document::user_document(c, &id, crate::users::document::Viewer::Owner))
+        .read(move |c| {
+            crate::users::document::user_document(c, &id, crate::users::document::Viewer::Owner)
+        })
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
     Ok(Json(json!({"success": true, "user": doc})))
@@ -442,9 +589,13 @@ async fn forgot_password(
     AppJson(body): AppJson<ForgotBody>,
 ) -> ApiResult<Json<Value>> {
     state.limits.check_auth_ip(&state, ip.0)?;
-    let email = policy::normalize_email(&text(&body.email)).ok_or_else(|| ApiError::field("email", "Valid email is required"))?;
+    let email = policy::normalize_email(&text(&body.email))
+        .ok_or_else(|| ApiError::field("email", "Valid email is required"))?;
     state.limits.check_account(&format!("forgot:{email}"))?;
-    let link_base = format!("{}/reset-password", state.config.client_web_url.trim_end_matches('/'));
+    let link_base = format!(
+        "{}/reset-password",
+        state.config.client_web_url.trim_end_matches('/')
+    );
     let api_base = format!("{}/api/v1/auth/reset-password", state.config.public_url);
     state
         .db
@@ -464,7 +615,9 @@ async fn forgot_password(
             )
         })
         .await?;
-    Ok(Json(json!({"success": true, "message": "If the email exists, a reset link has been sent"})))
+    Ok(Json(
+        json!({"success": true, "message": "If the email exists, a reset link has been sent"}),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -485,7 +638,9 @@ async fn reset_password(
     AppJson(body): AppJson<ResetBody>,
 ) -> ApiResult<Json<Value>> {
     state.limits.check_auth_ip(&state, ip.0)?;
-    state.limits.check_account(&format!("reset:{}", sha256_hex(&reset_token)))?;
+    state
+        .limits
+        .check_account(&format!("reset:{}", sha256_hex(&reset_token)))?;
     let pw = body.password.unwrap_or_default();
     if let Some(problem) = policy::password_problem(&pw, "") {
         return Err(ApiError::field("password", problem));
@@ -498,38 +653,64 @@ async fn reset_password(
         .write(move |tx| {
             let user_id = store::consume_one_time_token(tx, &reset_token, "reset_password")?
                 .ok_or_else(|| ApiError::BadRequest("Invalid or expired reset token".into()))?;
-            let account = store::find_by_id(tx, &user_id)?.ok_or_else(|| ApiError::BadRequest("Invalid or expired reset token".into()))?;
+            let account = store::find_by_id(tx, &user_id)?
+                .ok_or_else(|| ApiError::BadRequest("Invalid or expired reset token".into()))?;
             if policy::password_problem(&pw, &account.email).is_some() {
-                return Err(ApiError::field("password", "Password must not be your email address"));
+                return Err(ApiError::field(
+                    "password",
+                    "Password must not be your email address",
+                ));
             }
             store::set_password(tx, &user_id, &hash)?;
-            crate::events::emit(tx, "user.password_reset", Some(&user_id), Some(&user_id), &json!({}))?;
-            let account = store::find_by_id(tx, &user_id)?.ok_or_else(|| ApiError::internal("account vanished"))?;
+            crate::events::emit(
+                tx,
+                "user.password_reset",
+                Some(&user_id),
+                Some(&user_id),
+                &json!({}),
+            )?;
+            let account = store::find_by_id(tx, &user_id)?
+                .ok_or_else(|| ApiError::internal("account vanished"))?;
             issue_tokens(&st, tx, &account, &c)
         })
         .await?;
-    Ok(Json(json!({"success": true, "message": "Password reset successful", "token": access, "refreshToken": refresh})))
+    Ok(Json(
+        json!({"success": true, "message": "Password reset successful", "token": access, "refreshToken": refresh}),
+    ))
 }
 
 /// Confirm an email address with the token from the verification email.
 #[utoipa::path(get, path = "/verify-email/{token}", tag = "auth",
     params(("token" = String, Path, description = "The token from the verification email")),
     responses((status = 200, body = Message), (status = 400, body = crate::openapi::schemas::ErrorBody)))]
-async fn verify_email(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Json<Value>> {
+async fn verify_email(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Json<Value>> {
     state
         .db
         .write(move |tx| {
-            let user_id = store::consume_one_time_token(tx, &token, "verify_email")?
-                .ok_or_else(|| ApiError::BadRequest("Invalid or expired verification token".into()))?;
+            let user_id =
+                store::consume_one_time_token(tx, &token, "verify_email")?.ok_or_else(|| {
+                    ApiError::BadRequest("Invalid or expired verification token".into())
+                })?;
             tx.execute(
                 "UPDATE users SET is_email_verified = 1, updated_at = ?2 WHERE id = ?1",
                 rusqlite::params![user_id, now_ms()],
             )?;
-            crate::events::emit(tx, "user.email_verified", Some(&user_id), Some(&user_id), &json!({}))?;
+            crate::events::emit(
+                tx,
+                "user.email_verified",
+                Some(&user_id),
+                Some(&user_id),
+                &json!({}),
+            )?;
             Ok(())
         })
         .await?;
-    Ok(Json(json!({"success": true, "message": "Email verified successfully"})))
+    Ok(Json(
+        json!({"success": true, "message": "Email verified successfully"}),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -556,7 +737,9 @@ async fn change_password(
         return Err(ApiError::field("newPassword", problem));
     }
     if !password::verify(current, user.password_hash.clone()).await? {
-        return Err(ApiError::Unauthorized("Current password is incorrect".into()));
+        return Err(ApiError::Unauthorized(
+            "Current password is incorrect".into(),
+        ));
     }
     let hash = password::hash(new, state.password_cost()).await?;
     let c = client(&ip, &headers);
@@ -566,12 +749,21 @@ async fn change_password(
         .db
         .write(move |tx| {
             store::set_password(tx, &id, &hash)?;
-            crate::events::emit(tx, "user.password_changed", Some(&id), Some(&id), &json!({}))?;
-            let account = store::find_by_id(tx, &id)?.ok_or_else(|| ApiError::internal("account vanished"))?;
+            crate::events::emit(
+                tx,
+                "user.password_changed",
+                Some(&id),
+                Some(&id),
+                &json!({}),
+            )?;
+            let account = store::find_by_id(tx, &id)?
+                .ok_or_else(|| ApiError::internal("account vanished"))?;
             issue_tokens(&st, tx, &account, &c)
         })
         .await?;
-    Ok(Json(json!({"success": true, "message": "Password changed successfully", "token": access, "refreshToken": refresh})))
+    Ok(Json(
+        json!({"success": true, "message": "Password changed successfully", "token": access, "refreshToken": refresh}),
+    ))
 }
 
 // ---------------------------------------------------------------- 2FA
@@ -586,7 +778,8 @@ async fn setup_2fa(State(state): State<AppState>, user: CurrentUser) -> ApiResul
     }
     let secret = totp::new_secret();
     let label = user.email.clone();
-    let url = totp::otpauth_url(&secret, &label).ok_or_else(|| ApiError::internal("otpauth url"))?;
+    let url =
+        totp::otpauth_url(&secret, &label).ok_or_else(|| ApiError::internal("otpauth url"))?;
     let qr = tokio::task::spawn_blocking({
         let (s, l) = (secret.clone(), label.clone());
         move || totp::qr_data_url(&s, &l)
@@ -623,7 +816,11 @@ pub struct CodeBody {
 #[utoipa::path(post, path = "/enable-2fa", tag = "auth", request_body = CodeBody, security(("bearer" = [])),
     responses((status = 200, body = crate::openapi::schemas::RecoveryCodes), (status = 400, body = crate::openapi::schemas::ErrorBody),
               (status = 401, body = crate::openapi::schemas::ErrorBody)))]
-async fn enable_2fa(State(state): State<AppState>, user: CurrentUser, AppJson(body): AppJson<CodeBody>) -> ApiResult<Json<Value>> {
+async fn enable_2fa(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppJson(body): AppJson<CodeBody>,
+) -> ApiResult<Json<Value>> {
     let code = text(&body.code);
     if code.len() != 6 {
         return Err(ApiError::field("code", "Invalid verification code"));
@@ -631,7 +828,10 @@ async fn enable_2fa(State(state): State<AppState>, user: CurrentUser, AppJson(bo
     if user.two_factor_enabled {
         return Err(ApiError::BadRequest("2FA is already enabled".into()));
     }
-    let secret = user.two_factor_secret.clone().ok_or_else(|| ApiError::BadRequest("Please setup 2FA first".into()))?;
+    let secret = user
+        .two_factor_secret
+        .clone()
+        .ok_or_else(|| ApiError::BadRequest("Please setup 2FA first".into()))?;
     state.limits.check_account(&format!("2fa:{}", user.id))?;
     let now_secs = chrono::Utc::now().timestamp() as u64;
     let step = totp::accepted_step(&secret, &code, now_secs, user.totp_last_step)
@@ -642,7 +842,10 @@ async fn enable_2fa(State(state): State<AppState>, user: CurrentUser, AppJson(bo
             format!("{}-{}", &raw[..5], &raw[5..])
         })
         .collect();
-    let hashes: Vec<String> = codes.iter().map(|c| sha256_hex(&normalize_recovery(c))).collect();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| sha256_hex(&normalize_recovery(c)))
+        .collect();
     let id = user.id.clone();
     state
         .db
@@ -659,19 +862,30 @@ async fn enable_2fa(State(state): State<AppState>, user: CurrentUser, AppJson(bo
             Ok(())
         })
         .await?;
-    Ok(Json(json!({"success": true, "message": "2FA enabled successfully", "recoveryCodes": codes})))
+    Ok(Json(
+        json!({"success": true, "message": "2FA enabled successfully", "recoveryCodes": codes}),
+    ))
 }
 
 /// Turn 2FA off; needs the password and a current code.
 #[utoipa::path(post, path = "/disable-2fa", tag = "auth", request_body = CodeBody, security(("bearer" = [])),
     responses((status = 200, body = Message), (status = 400, body = crate::openapi::schemas::ErrorBody),
               (status = 401, body = crate::openapi::schemas::ErrorBody)))]
-async fn disable_2fa(State(state): State<AppState>, user: CurrentUser, AppJson(body): AppJson<CodeBody>) -> ApiResult<Json<Value>> {
+async fn disable_2fa(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppJson(body): AppJson<CodeBody>,
+) -> ApiResult<Json<Value>> {
     let code = text(&body.code);
     let pw = body.password.clone().unwrap_or_default();
     let mut errors = Vec::new();
     check(&mut errors, !code.is_empty(), "code", "Invalid 2FA code");
-    check(&mut errors, !pw.is_empty(), "password", "Password is required");
+    check(
+        &mut errors,
+        !pw.is_empty(),
+        "password",
+        "Password is required",
+    );
     finish(errors)?;
     if !user.two_factor_enabled {
         return Err(ApiError::BadRequest("2FA is not enabled".into()));
@@ -708,14 +922,20 @@ async fn disable_2fa(State(state): State<AppState>, user: CurrentUser, AppJson(b
     if !disabled {
         return Err(ApiError::BadRequest("Invalid 2FA code".into()));
     }
-    Ok(Json(json!({"success": true, "message": "2FA disabled successfully"})))
+    Ok(Json(
+        json!({"success": true, "message": "2FA disabled successfully"}),
+    ))
 }
 
 /// The caller's sign-in attempts, newest first.
 #[utoipa::path(get, path = "/login-history", tag = "auth", params(PageQuery), security(("bearer" = [])),
     responses((status = 200, body = crate::openapi::schemas::LoginHistoryList), (status = 400, body = crate::openapi::schemas::ErrorBody),
               (status = 401, body = crate::openapi::schemas::ErrorBody)))]
-async fn login_history(State(state): State<AppState>, user: CurrentUser, AppQuery(q): AppQuery<PageQuery>) -> ApiResult<Json<Value>> {
+async fn login_history(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppQuery(q): AppQuery<PageQuery>,
+) -> ApiResult<Json<Value>> {
     let page = Page::parse(&q, 20)?;
     let id = user.id.clone();
     let (items, total) = state

@@ -18,11 +18,22 @@ pub struct Client {
 }
 
 /// Starts a new family for `user_id`; returns the raw refresh token.
-pub fn start(conn: &Connection, user_id: &str, ttl_secs: u64, client: &Client) -> ApiResult<String> {
+pub fn start(
+    conn: &Connection,
+    user_id: &str,
+    ttl_secs: u64,
+    client: &Client,
+) -> ApiResult<String> {
     issue(conn, user_id, &new_id(), ttl_secs, client)
 }
 
-fn issue(conn: &Connection, user_id: &str, family: &str, ttl_secs: u64, client: &Client) -> ApiResult<String> {
+fn issue(
+    conn: &Connection,
+    user_id: &str,
+    family: &str,
+    ttl_secs: u64,
+    client: &Client,
+) -> ApiResult<String> {
     let id = new_id();
     let raw = format!("{id}.{}", random_token(32));
     let now = now_ms();
@@ -34,9 +45,20 @@ fn issue(conn: &Connection, user_id: &str, family: &str, ttl_secs: u64, client: 
     Ok(raw)
 }
 
-/// Exchanges a refresh token for a new one; `(user_id, new_raw_token)`.
-pub fn rotate(conn: &Connection, raw: &str, ttl_secs: u64, client: &Client) -> ApiResult<(String, String)> {
-    let invalid = || ApiError::Unauthorized("Invalid or expired refresh token. Please login again.".into());
+/// The refusal every unusable refresh token gets.
+pub fn invalid_refresh() -> ApiError {
+    ApiError::Unauthorized("Invalid or expired refresh token. Please login again.".into())
+}
+
+/// Exchanges a refresh token for a new one: `Some((user_id, new_raw_token))`,
+/// or `None` when the token is unusable. On reuse the family is revoked
+/// here, so the caller must commit even when it answers `None`.
+pub fn rotate(
+    conn: &Connection,
+    raw: &str,
+    ttl_secs: u64,
+    client: &Client,
+) -> ApiResult<Option<(String, String)>> {
     let row: Option<(String, String, String, i64, Option<i64>, Option<i64>)> = conn
         .query_row(
             "SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = ?1",
@@ -45,20 +67,23 @@ pub fn rotate(conn: &Connection, raw: &str, ttl_secs: u64, client: &Client) -> A
         )
         .optional()?;
     let Some((id, user_id, family, expires_at, rotated_at, revoked_at)) = row else {
-        return Err(invalid());
+        return Ok(None);
     };
     let now = now_ms();
     if revoked_at.is_some() || expires_at <= now {
-        return Err(invalid());
+        return Ok(None);
     }
     if rotated_at.is_some() {
         revoke_family(conn, &family)?;
         tracing::warn!(user = %user_id, family = %family, "refresh token reused; family revoked");
-        return Err(invalid());
+        return Ok(None);
     }
-    conn.execute("UPDATE refresh_tokens SET rotated_at = ?2 WHERE id = ?1", params![id, now])?;
+    conn.execute(
+        "UPDATE refresh_tokens SET rotated_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
     let fresh = issue(conn, &user_id, &family, ttl_secs, client)?;
-    Ok((user_id, fresh))
+    Ok(Some((user_id, fresh)))
 }
 
 /// Revokes every token of a family.

@@ -66,13 +66,19 @@ fn account_from_row(r: &Row) -> rusqlite::Result<Account> {
 /// The account with this id, whatever its status.
 pub fn find_by_id(conn: &Connection, id: &str) -> ApiResult<Option<Account>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([id], account_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], account_from_row)
+        .optional()?)
 }
 
 /// The account with this (normalised) email, whatever its status.
 pub fn find_by_email(conn: &Connection, email: &str) -> ApiResult<Option<Account>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([email], account_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([email], account_from_row)
+        .optional()?)
 }
 
 /// A new account's fields, already validated and normalised.
@@ -143,7 +149,10 @@ pub fn insert(conn: &Connection, new: &NewAccount) -> ApiResult<Account> {
 
 fn exists(conn: &Connection, column: &str, value: &str) -> ApiResult<bool> {
     let sql = format!("SELECT 1 FROM users WHERE {column} = ?1");
-    Ok(conn.query_row(&sql, [value], |_| Ok(())).optional()?.is_some())
+    Ok(conn
+        .query_row(&sql, [value], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// Replaces the password and revokes every session (token version bump, refresh tokens gone).
@@ -153,7 +162,11 @@ pub fn set_password(conn: &Connection, user_id: &str, password_hash: &str) -> Ap
         params![user_id, password_hash, now_ms()],
     )?;
     conn.execute("DELETE FROM refresh_tokens WHERE user_id = ?1", [user_id])?;
-    Ok(conn.query_row("SELECT token_version FROM users WHERE id = ?1", [user_id], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT token_version FROM users WHERE id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?)
 }
 
 /// Records one sign-in attempt.
@@ -170,13 +183,20 @@ pub fn record_login(
         params![user_id, email, outcome, ip, user_agent, now_ms()],
     )?;
     if outcome == "success" {
-        conn.execute("UPDATE users SET last_login_at = ?2 WHERE id = ?1", params![user_id, now_ms()])?;
+        conn.execute(
+            "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
+            params![user_id, now_ms()],
+        )?;
     }
     Ok(())
 }
 
 /// Failed attempts (bad password or 2FA) for this email since `since` and the oldest one's time.
-pub fn recent_failures(conn: &Connection, email: &str, since: i64) -> ApiResult<(i64, Option<i64>)> {
+pub fn recent_failures(
+    conn: &Connection,
+    email: &str,
+    since: i64,
+) -> ApiResult<(i64, Option<i64>)> {
     Ok(conn.query_row(
         "SELECT COUNT(*), MIN(at) FROM login_history
          WHERE email = ?1 AND at >= ?2 AND outcome IN ('bad_password','2fa_failed')",
@@ -186,8 +206,17 @@ pub fn recent_failures(conn: &Connection, email: &str, since: i64) -> ApiResult<
 }
 
 /// One page of a user's login history, newest first, and the total.
-pub fn login_history(conn: &Connection, user_id: &str, limit: i64, offset: i64) -> ApiResult<(Vec<Value>, i64)> {
-    let total = conn.query_row("SELECT COUNT(*) FROM login_history WHERE user_id = ?1", [user_id], |r| r.get(0))?;
+pub fn login_history(
+    conn: &Connection,
+    user_id: &str,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<(Vec<Value>, i64)> {
+    let total = conn.query_row(
+        "SELECT COUNT(*) FROM login_history WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?;
     let mut stmt = conn.prepare(
         "SELECT id, outcome, ip, user_agent, at FROM login_history WHERE user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2 OFFSET ?3",
     )?;
@@ -208,7 +237,12 @@ pub fn login_history(conn: &Connection, user_id: &str, limit: i64, offset: i64) 
 }
 
 /// Stores a single-use token of `purpose` for `user_id`, valid `ttl_ms`; returns the raw token.
-pub fn issue_one_time_token(conn: &Connection, user_id: &str, purpose: &str, ttl_ms: i64) -> ApiResult<String> {
+pub fn issue_one_time_token(
+    conn: &Connection,
+    user_id: &str,
+    purpose: &str,
+    ttl_ms: i64,
+) -> ApiResult<String> {
     let raw = crate::ids::random_token(32);
     let now = now_ms();
     conn.execute(
@@ -223,7 +257,11 @@ pub fn issue_one_time_token(conn: &Connection, user_id: &str, purpose: &str, ttl
 }
 
 /// Consumes a single-use token: the user id when it is valid, unused and unexpired.
-pub fn consume_one_time_token(conn: &Connection, raw: &str, purpose: &str) -> ApiResult<Option<String>> {
+pub fn consume_one_time_token(
+    conn: &Connection,
+    raw: &str,
+    purpose: &str,
+) -> ApiResult<Option<String>> {
     let now = now_ms();
     Ok(conn
         .query_row(

@@ -21,7 +21,11 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     /// Present on challenge tokens, as the original's `requires2FA`.
-    #[serde(rename = "requires2FA", default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        rename = "requires2FA",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub requires_2fa: bool,
 }
 
@@ -50,7 +54,8 @@ impl JwtKeys {
             exp: now + ttl_secs as i64,
             requires_2fa: typ == CHALLENGE,
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).expect("HS256 signing cannot fail")
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
     }
 
     /// Verifies signature, algorithm (HS256 only), expiry and kind.
@@ -84,11 +89,26 @@ mod tests {
     fn expired_and_unsigned_tokens_fail() {
         let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims { id: "u".into(), typ: ACCESS.into(), ver: 0, iat: now - 100, exp: now - 50, requires_2fa: false };
-        let expired = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef")).unwrap();
+        let claims = Claims {
+            id: "u".into(),
+            typ: ACCESS.into(),
+            ver: 0,
+            iat: now - 100,
+            exp: now - 50,
+            requires_2fa: false,
+        };
+        let expired = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
         assert!(keys.verify(&expired, ACCESS).is_none());
         // alg=none with the same payload
-        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", expired.split('.').nth(1).unwrap());
+        let none = format!(
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
+            expired.split('.').nth(1).unwrap()
+        );
         assert!(keys.verify(&none, ACCESS).is_none());
     }
 }

@@ -5,7 +5,16 @@ use totp_rs::{Algorithm, Secret, TOTP};
 
 fn totp(secret_b32: &str, account: &str) -> Option<TOTP> {
     let bytes = Secret::Encoded(secret_b32.to_string()).to_bytes().ok()?;
-    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes, Some("BaiTech".into()), account.to_string()).ok()
+    TOTP::new(
+        Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        Some("BaiTech".into()),
+        account.to_string(),
+    )
+    .ok()
 }
 
 /// A new random base32 secret.
@@ -72,13 +81,17 @@ mod tests {
             assert_eq!(accepted_step(&secret, &old, now, 0), None);
         }
         assert_eq!(accepted_step(&secret, "12345", now, 0), None);
-        assert!(otpauth_url(&secret, "a@b.co").unwrap().starts_with("otpauth://totp/"));
+        assert!(otpauth_url(&secret, "a@b.co")
+            .unwrap()
+            .starts_with("otpauth://totp/"));
     }
 
     #[test]
     fn rfc6238_vector() {
         // RFC 6238 appendix B, SHA-1 secret "12345678901234567890", T=59 -> 94287082 (8 digits); 6 digits: 287082
-        let secret = Secret::Raw(b"12345678901234567890".to_vec()).to_encoded().to_string();
+        let secret = Secret::Raw(b"12345678901234567890".to_vec())
+            .to_encoded()
+            .to_string();
         assert_eq!(code_at(&secret, 59).unwrap(), "287082");
     }
 }

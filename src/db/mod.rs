@@ -54,7 +54,11 @@ impl Db {
             .run(&mut writer)
             .map_err(|e| format!("migrations: {e}"))?;
         let manager = SqliteConnectionManager::file(path)
-            .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
+            .with_flags(
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
             .with_init(|c| configure(c));
         let pool = Pool::builder()
             .max_size(pool_size.max(1))

@@ -45,7 +45,8 @@ pub fn emit(
 }
 
 /// A consumer's handler; an `Err` makes the dispatcher retry the same event.
-pub type Handler = Arc<dyn Fn(AppState, Event) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+pub type Handler =
+    Arc<dyn Fn(AppState, Event) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// The set of consumers, registered once at start.
 #[derive(Default, Clone)]
@@ -66,11 +67,20 @@ impl EventBus {
     }
 
     /// Starts one delivery task per consumer; they stop when `shutdown` fires.
-    pub fn start(&self, state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn start(
+        &self,
+        state: AppState,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         self.consumers
             .iter()
             .map(|(name, handler)| {
-                tokio::spawn(deliver(state.clone(), name.clone(), handler.clone(), shutdown.clone()))
+                tokio::spawn(deliver(
+                    state.clone(),
+                    name.clone(),
+                    handler.clone(),
+                    shutdown.clone(),
+                ))
             })
             .collect()
     }
@@ -84,7 +94,8 @@ fn load_batch(conn: &Connection, consumer: &str) -> ApiResult<Vec<Event>> {
     ))? {
         Some(c) => c,
         None => {
-            let end: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
+            let end: i64 =
+                conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
             conn.execute(
                 "INSERT OR IGNORE INTO event_cursors (consumer, last_id) VALUES (?1, ?2)",
                 params![consumer, end],
@@ -109,7 +120,12 @@ fn load_batch(conn: &Connection, consumer: &str) -> ApiResult<Vec<Event>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-async fn deliver(state: AppState, name: String, handler: Handler, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+async fn deliver(
+    state: AppState,
+    name: String,
+    handler: Handler,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         if *shutdown.borrow() {

@@ -27,7 +27,11 @@ pub fn sanitize(value: &mut Value) {
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         let inner = e.into_inner().to_string();
         let message = match inner.find(" at line") {
             Some(i) => inner[..i].to_string(),

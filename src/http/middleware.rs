@@ -40,7 +40,10 @@ fn client_ip(parts: &Parts, trust_proxy: bool) -> IpAddr {
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(client_ip(parts, state.config.trust_proxy)))
     }
 }
@@ -56,11 +59,13 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
             .headers()
             .get("x-forwarded-proto")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
-    let is_docs = req.uri().path().starts_with("/api-docs") || req.uri().path().starts_with("/admin");
+    let is_docs =
+        req.uri().path().starts_with("/api-docs") || req.uri().path().starts_with("/admin");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     let mut set = |name: &'static str, value: &'static str| {
-        h.entry(HeaderName::from_static(name)).or_insert(HeaderValue::from_static(value));
+        h.entry(HeaderName::from_static(name))
+            .or_insert(HeaderValue::from_static(value));
     };
     set("x-content-type-options", "nosniff");
     set("x-frame-options", "DENY");
@@ -73,16 +78,26 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     set("x-permitted-cross-domain-policies", "none");
     set("x-xss-protection", "0");
     if !is_docs {
-        set("content-security-policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+        set(
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        );
     }
     if behind_tls {
-        set("strict-transport-security", "max-age=15552000; includeSubDomains");
+        set(
+            "strict-transport-security",
+            "max-age=15552000; includeSubDomains",
+        );
     }
     res
 }
 
 /// The global per-IP limit, on `/api` only (health and docs are not limited).
-pub async fn global_rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn global_rate_limit(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     if req.uri().path().starts_with("/api/") && req.method() != axum::http::Method::OPTIONS {
         let (parts, body) = req.into_parts();
         let ip = client_ip(&parts, state.config.trust_proxy);
@@ -104,15 +119,22 @@ pub async fn record_metrics(State(state): State<AppState>, req: Request, next: N
     let method = req.method().clone();
     let started = std::time::Instant::now();
     let res = next.run(req).await;
-    state
-        .metrics
-        .observe_request(method.as_str(), &route, res.status().as_u16(), started.elapsed());
+    state.metrics.observe_request(
+        method.as_str(),
+        &route,
+        res.status().as_u16(),
+        started.elapsed(),
+    );
     res
 }
 
 /// Unknown routes: 404 in the envelope, with the path asked for.
 pub async fn not_found(uri: Uri) -> impl IntoResponse {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path()).to_string();
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or(uri.path())
+        .to_string();
     (
         StatusCode::NOT_FOUND,
         Json(json!({"success": false, "message": "Route not found", "path": path})),
@@ -137,11 +159,19 @@ pub async fn envelope_errors(req: Request, next: Next) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR => "Internal Server Error".to_string(),
         s => s.canonical_reason().unwrap_or("Error").to_string(),
     };
-    let status = if status == StatusCode::METHOD_NOT_ALLOWED { StatusCode::NOT_FOUND } else { status };
+    let status = if status == StatusCode::METHOD_NOT_ALLOWED {
+        StatusCode::NOT_FOUND
+    } else {
+        status
+    };
     let (mut parts, _) = res.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     parts.status = status;
-    let body = serde_json::to_vec(&json!({"success": false, "message": message})).unwrap_or_default();
+    let body =
+        serde_json::to_vec(&json!({"success": false, "message": message})).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(body))
 }

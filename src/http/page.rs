@@ -48,7 +48,13 @@ impl Page {
     }
 }
 
-fn parse_bounded(raw: Option<&str>, name: &str, default: u32, min: u32, max: u32) -> ApiResult<u32> {
+fn parse_bounded(
+    raw: Option<&str>,
+    name: &str,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> ApiResult<u32> {
     let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(default);
     };
@@ -87,8 +93,16 @@ mod tests {
 
     #[test]
     fn defaults_and_caps() {
-        assert_eq!(Page::parse(&q(None, None), 20).unwrap(), Page { page: 1, limit: 20 });
-        assert_eq!(Page::parse(&q(Some("3"), Some("100")), 20).unwrap().offset(), 200);
+        assert_eq!(
+            Page::parse(&q(None, None), 20).unwrap(),
+            Page { page: 1, limit: 20 }
+        );
+        assert_eq!(
+            Page::parse(&q(Some("3"), Some("100")), 20)
+                .unwrap()
+                .offset(),
+            200
+        );
         assert!(Page::parse(&q(None, Some("101")), 20).is_err());
         assert!(Page::parse(&q(Some("0"), None), 20).is_err());
         assert!(Page::parse(&q(Some("x"), None), 20).is_err());

@@ -28,10 +28,15 @@ fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n.max(1)).expect("non-zero"))
 }
 
-fn verdict<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> Result<(), ApiError> {
+fn verdict<K: std::hash::Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+) -> Result<(), ApiError> {
     limiter.check_key(key).map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        ApiError::TooManyRequests { retry_after_secs: wait.as_secs() + 1 }
+        ApiError::TooManyRequests {
+            retry_after_secs: wait.as_secs() + 1,
+        }
     })
 }
 

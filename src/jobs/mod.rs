@@ -24,7 +24,12 @@ use crate::state::AppState;
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 8;
 
 /// Queues a job of `kind` in the caller's transaction, due at `run_at` (ms) or now.
-pub fn enqueue(conn: &Connection, kind: &str, payload: &Value, run_at: Option<i64>) -> ApiResult<i64> {
+pub fn enqueue(
+    conn: &Connection,
+    kind: &str,
+    payload: &Value,
+    run_at: Option<i64>,
+) -> ApiResult<i64> {
     let now = now_ms();
     conn.execute(
         "INSERT INTO jobs (kind, payload, run_at, max_attempts, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -68,7 +73,8 @@ pub struct Job {
 }
 
 /// A job handler; `Err` means retry later.
-pub type Handler = Arc<dyn Fn(AppState, Job) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+pub type Handler =
+    Arc<dyn Fn(AppState, Job) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// Handlers by job kind, registered once at start.
 #[derive(Default, Clone)]
@@ -138,7 +144,11 @@ pub fn recover_abandoned(conn: &Connection) -> ApiResult<usize> {
 
 /// Starts `workers` worker tasks. Each finishes its current job when
 /// `shutdown` fires, then stops.
-pub fn start(state: AppState, workers: u32, shutdown: tokio::sync::watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn start(
+    state: AppState,
+    workers: u32,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     (0..workers.max(1))
         .map(|n| tokio::spawn(work(state.clone(), n, shutdown.clone())))
         .collect()
@@ -183,7 +193,9 @@ async fn work(state: AppState, worker: u32, mut shutdown: tokio::sync::watch::Re
         let kind = job.kind;
         match &outcome {
             Ok(()) => tracing::debug!(worker, job = id, kind = %kind, "job done"),
-            Err(e) => tracing::warn!(worker, job = id, kind = %kind, attempts, error = %e, "job failed"),
+            Err(e) => {
+                tracing::warn!(worker, job = id, kind = %kind, attempts, error = %e, "job failed")
+            }
         }
         let saved = state
             .db

@@ -19,18 +19,41 @@ pub const JOB_KIND: &str = "email.send";
 
 /// Queues an email in the caller's transaction.
 pub fn enqueue(conn: &Connection, to: &str, subject: &str, body: &str) -> ApiResult<()> {
-    jobs::enqueue(conn, JOB_KIND, &json!({"to": to, "subject": subject, "body": body}), None)?;
+    jobs::enqueue(
+        conn,
+        JOB_KIND,
+        &json!({"to": to, "subject": subject, "body": body}),
+        None,
+    )?;
     Ok(())
 }
 
 fn field<'a>(payload: &'a Value, key: &str) -> Result<&'a str, String> {
-    payload.get(key).and_then(Value::as_str).ok_or_else(|| format!("email job without {key}"))
+    payload
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("email job without {key}"))
 }
 
 fn build(state: &AppState, payload: &Value, job_id: i64) -> Result<Message, String> {
-    let from: Mailbox = state.config.smtp_from.parse().map_err(|e| format!("smtp_from: {e}"))?;
-    let to: Mailbox = field(payload, "to")?.parse().map_err(|e| format!("recipient: {e}"))?;
-    let host = state.config.public_url.split("://").nth(1).unwrap_or("baitech.local").split(['/', ':']).next().unwrap_or("baitech.local").to_string();
+    let from: Mailbox = state
+        .config
+        .smtp_from
+        .parse()
+        .map_err(|e| format!("smtp_from: {e}"))?;
+    let to: Mailbox = field(payload, "to")?
+        .parse()
+        .map_err(|e| format!("recipient: {e}"))?;
+    let host = state
+        .config
+        .public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("baitech.local")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("baitech.local")
+        .to_string();
     Message::builder()
         .from(from)
         .to(to)
@@ -47,24 +70,42 @@ pub async fn send(state: AppState, job: Job) -> Result<(), String> {
     let c = &state.config;
     if c.smtp_host.is_empty() {
         let dir = c.data_dir.join("outbox");
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| e.to_string())?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| e.to_string())?;
         let path = dir.join(format!("email-{}.eml", job.id));
         let tmp = dir.join(format!(".email-{}.tmp", job.id));
-        tokio::fs::write(&tmp, message.formatted()).await.map_err(|e| e.to_string())?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| e.to_string())?;
+        tokio::fs::write(&tmp, message.formatted())
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| e.to_string())?;
         tracing::info!(to = %field(&job.payload, "to")?, subject = %field(&job.payload, "subject")?, file = %path.display(), "email written to outbox (no SMTP configured)");
         return Ok(());
     }
     let builder = match c.smtp_tls.as_str() {
-        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.smtp_host).map_err(|e| e.to_string())?,
+        "tls" => {
+            AsyncSmtpTransport::<Tokio1Executor>::relay(&c.smtp_host).map_err(|e| e.to_string())?
+        }
         "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.smtp_host),
-        _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host).map_err(|e| e.to_string())?,
+        _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host)
+            .map_err(|e| e.to_string())?,
     };
-    let mut builder = builder.port(c.smtp_port).timeout(Some(std::time::Duration::from_secs(20)));
+    let mut builder = builder
+        .port(c.smtp_port)
+        .timeout(Some(std::time::Duration::from_secs(20)));
     if !c.smtp_username.is_empty() {
-        builder = builder.credentials(Credentials::new(c.smtp_username.clone(), c.smtp_password.clone()));
+        builder = builder.credentials(Credentials::new(
+            c.smtp_username.clone(),
+            c.smtp_password.clone(),
+        ));
     }
-    builder.build().send(message).await.map_err(|e| format!("smtp: {e}"))?;
+    builder
+        .build()
+        .send(message)
+        .await
+        .map_err(|e| format!("smtp: {e}"))?;
     tracing::info!(to = %field(&job.payload, "to")?, "email sent");
     Ok(())
 }

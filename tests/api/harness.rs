@@ -45,7 +45,12 @@ impl Answer {
     /// Asserts the status, printing the body when it differs.
     #[track_caller]
     pub fn expect(self, status: u16) -> Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
         self.body
     }
 }
@@ -77,7 +82,9 @@ impl TestServer {
         config.log_level = "warn".into();
         config.listen = "127.0.0.1:0".into();
         tune(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().unwrap();
         config.public_url = format!("http://{addr}");
         let state = baitech::build_state(config).expect("state");
@@ -116,7 +123,13 @@ impl TestServer {
     }
 
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -129,7 +142,11 @@ impl TestServer {
         let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, body, headers }
+        Answer {
+            status,
+            body,
+            headers,
+        }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
@@ -179,9 +196,14 @@ impl TestServer {
         let password = "correct horse battery".to_string();
         let phone = phone();
         let cost = self.state.password_cost();
-        let hash = baitech::auth::password::hash(password.clone(), cost).await.unwrap();
+        let hash = baitech::auth::password::hash(password.clone(), cost)
+            .await
+            .unwrap();
         let role_enum = baitech::auth::Role::parse(role).expect("role");
-        let (e, p) = (email.clone(), baitech::auth::policy::normalize_phone(&phone).unwrap());
+        let (e, p) = (
+            email.clone(),
+            baitech::auth::policy::normalize_phone(&phone).unwrap(),
+        );
         self.state
             .db
             .write(move |tx| {
@@ -206,14 +228,21 @@ impl TestServer {
     /// Signs in with email and password (no 2FA).
     pub async fn login(&self, email: &str, password: &str, role: &str) -> TestUser {
         let body = self
-            .post("/api/v1/auth/login", None, json!({"email": email, "password": password}))
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
             .await
             .expect(200);
         TestUser {
             id: body["user"]["_id"].as_str().unwrap().to_string(),
             email: email.to_string(),
             password: password.to_string(),
-            phone: body["user"]["phoneNumber"].as_str().unwrap_or("").to_string(),
+            phone: body["user"]["phoneNumber"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
             token: body["token"].as_str().unwrap().to_string(),
             refresh: body["refreshToken"].as_str().unwrap().to_string(),
             role: role.to_string(),

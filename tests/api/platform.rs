@@ -20,5 +20,8 @@ async fn health_and_root_describe_the_service() {
 async fn unknown_routes_answer_json_404_with_the_path() {
     let s = TestServer::start().await;
     let body = s.get("/api/v1/nothing-here?x=1", None).await.expect(404);
-    assert_eq!(body, json!({"success": false, "message": "Route not found", "path": "/api/v1/nothing-here?x=1"}));
+    assert_eq!(
+        body,
+        json!({"success": false, "message": "Route not found", "path": "/api/v1/nothing-here?x=1"})
+    );
 }
