@@ -4,5 +4,6 @@
 mod harness;
 
 mod auth;
+mod cli;
 mod platform;
 mod smtp;
