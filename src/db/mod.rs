@@ -93,6 +93,19 @@ impl Db {
         tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
     }
 
+    /// [`Db::write`], then `after(conn, &value)` once the transaction is
+    /// durable and while the writer is still held, so in-memory indexes
+    /// (R-tree, caches) see changes in commit order and never ahead of them.
+    pub async fn write_then<T, F, A>(&self, f: F, after: A) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
+        A: FnOnce(&Connection, &T) + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_then_blocking(f, after)).await?
+    }
+
     /// [`Db::read`] for code that is already on a blocking thread (CLI, workers).
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
         let conn = self.pool.get()?;
@@ -101,6 +114,15 @@ impl Db {
 
     /// [`Db::write`] for code that is already on a blocking thread (CLI, workers).
     pub fn write_blocking<T>(&self, f: impl FnOnce(&Transaction) -> ApiResult<T>) -> ApiResult<T> {
+        self.write_then_blocking(f, |_, _| {})
+    }
+
+    /// [`Db::write_then`] for code that is already on a blocking thread.
+    pub fn write_then_blocking<T>(
+        &self,
+        f: impl FnOnce(&Transaction) -> ApiResult<T>,
+        after: impl FnOnce(&Connection, &T),
+    ) -> ApiResult<T> {
         let result = {
             let mut conn = self
                 .writer
@@ -109,6 +131,7 @@ impl Db {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
+            after(&conn, &value);
             value
         };
         self.committed.notify_waiters();
