@@ -14,6 +14,7 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod providers;
@@ -52,6 +53,12 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     let secret = jwt_secret(&config)?;
     let mut jobs = JobRegistry::default();
     jobs.register(providers::email::JOB_KIND, providers::email::send);
+    jobs.register(media::SWEEP_JOB, media::sweep_job);
+    let media = Arc::new(media::Media::open(&config)?);
+    db.write_blocking(|tx| {
+        crate::jobs::ensure_scheduled(tx, media::SWEEP_JOB, ids::now_ms() + media::SWEEP_EVERY_MS)
+    })
+    .map_err(|e| format!("media sweep schedule: {e}"))?;
     let events = EventBus::default();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -73,6 +80,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         http,
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
+        media,
     })
 }
 
@@ -112,6 +120,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(system::routes())
         .nest("/api/v1/auth", auth::routes::routes())
+        .nest("/api/v1/media", media::routes::routes())
+        .merge(media::routes::profile_picture_routes())
+        .merge(media::routes::file_routes())
 }
 
 /// The OpenAPI document of this build.

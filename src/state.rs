@@ -26,6 +26,8 @@ pub struct AppState {
     pub started: Instant,
     /// A valid hash to verify against when an email is unknown (equal timing).
     pub decoy_hash: Arc<String>,
+    /// Media on local disk: paths, signing key, render cache.
+    pub media: Arc<crate::media::Media>,
 }
 
 impl AppState {

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "system", description = "Health, metrics, service description"),
         (name = "auth", description = "Accounts, sign-in, sessions, 2FA"),
+        (name = "media", description = "Uploads to local disk, transformations, signed direct uploads"),
     )
 )]
 pub struct ApiDoc;

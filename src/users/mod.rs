@@ -1,3 +1,4 @@
 //! People: user profiles as documents (the users module of the spec).
 
 pub mod document;
+pub mod picture;
