@@ -110,7 +110,7 @@ struct Wanted {
     key: String,
 }
 
-fn parse_wanted(state: &AppState, rel: &str) -> Result<Wanted, Response> {
+fn parse_wanted(state: &AppState, rel: &str) -> Result<Wanted, Box<Response>> {
     let parsed = (|| {
         let (sig, rest) = rel.split_once('/')?;
         let (canonical, file) = rest.split_once('/')?;
@@ -120,13 +120,15 @@ fn parse_wanted(state: &AppState, rel: &str) -> Result<Wanted, Response> {
         (t.format.ext() == ext).then(|| (sig.to_string(), canonical.to_string(), public_id, t))
     })();
     let Some((sig, canonical, public_id, transform)) = parsed else {
-        return Err(not_found());
+        return Err(Box::new(not_found()));
     };
     if !state
         .media
         .transform_is_signed(&canonical, &public_id, &sig)
     {
-        return Err(ApiError::Forbidden("Invalid transformation signature".into()).into_response());
+        return Err(Box::new(
+            ApiError::Forbidden("Invalid transformation signature".into()).into_response(),
+        ));
     }
     let key = format!("{public_id}/{canonical}.{}", transform.format.ext());
     Ok(Wanted {
@@ -143,7 +145,7 @@ async fn serve_transformed(
 ) -> Response {
     let wanted = match parse_wanted(&state, &rel) {
         Ok(w) => w,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let path = state.media.cache_dir().join(&wanted.key);
     let format = wanted.transform.format;

@@ -180,11 +180,10 @@ pub async fn thumbnail(ffmpeg: &Path, input: &Path, output: &Path) -> bool {
         return false;
     }
     let mut head = [0u8; 16];
-    let is_jpeg = std::fs::File::open(output)
+    std::fs::File::open(output)
         .and_then(|mut f| f.read(&mut head))
         .map(|n| Format::sniff(&head[..n]) == Some(Format::Jpeg))
-        .unwrap_or(false);
-    is_jpeg
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

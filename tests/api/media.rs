@@ -297,7 +297,15 @@ async fn raw_status(s: &TestServer, path: &str) -> u16 {
 async fn images_upload_in_every_format_and_are_served_safely() {
     let s = TestServer::start().await;
     let u = s.register("customer").await;
-    let cases: Vec<(&str, Vec<u8>, &str, &str, (u32, u32))> = vec![
+    // (file name, bytes, stored format, served Content-Type, stored size)
+    type Case = (
+        &'static str,
+        Vec<u8>,
+        &'static str,
+        &'static str,
+        (u32, u32),
+    );
+    let cases: Vec<Case> = vec![
         ("a.png", png(1500, 600), "png", "image/png", (1200, 480)),
         ("b.jpg", jpeg(320, 240), "jpg", "image/jpeg", (320, 240)),
         ("c.gif", gif(64, 48), "gif", "image/gif", (64, 48)),
@@ -422,9 +430,19 @@ async fn the_type_is_decided_by_magic_bytes() {
     let image_only = "Only image files are allowed (jpeg, jpg, png, gif, webp)";
     let video_only = "Only video files are allowed (mp4, avi, mov, wmv, flv, mkv, webm)";
     // (scenario, route, field, filename, declared type, bytes, status, format or message)
+    type Scenario = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        u16,
+        &'static str,
+    );
     let mut truncated = png(40, 40);
     truncated.truncate(60);
-    let table: Vec<(&str, &str, &str, &str, &str, Vec<u8>, u16, &str)> = vec![
+    let table: Vec<Scenario> = vec![
         (
             "png declared as video",
             "video",
@@ -1545,7 +1563,7 @@ async fn profile_pictures_are_squares_set_on_the_user() {
     let img = image::load_from_memory(&fetch(&s, &url).await.bytes().await.unwrap()).unwrap();
     assert_eq!((img.width(), img.height()), (500, 500));
     let me_doc = s.get("/api/v1/auth/me", Some(&me.token)).await.expect(200);
-    assert_eq!(me_doc.to_string().contains(&url), true);
+    assert!(me_doc.to_string().contains(&url));
 
     // POST /users/:id/profile-picture: self or admin.
     let path = |id: &str| format!("/api/v1/users/{id}/profile-picture");
