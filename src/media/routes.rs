@@ -30,6 +30,7 @@ use crate::media::{store, upload};
 use crate::openapi::schemas::ErrorBody;
 use crate::state::AppState;
 use crate::users::document::{user_document, Viewer};
+use crate::users::picture::{set_profile_picture, PictureChange};
 
 /// Most publicIds in one delete-multiple call (the Cloudinary admin API's cap).
 const MAX_DELETE_IDS: usize = 100;
@@ -235,7 +236,11 @@ async fn store_profile_picture(
             let mut items = upload::commit(tx, &media, &owner, FOLDER_PROFILES, received.files)?;
             let item = items.remove(0);
             let url = item.url(media.base());
-            if !crate::users::picture::set_profile_picture(tx, &owner, &url, &item.public_id)? {
+            let change = PictureChange::Set {
+                url: &url,
+                public_id: &item.public_id,
+            };
+            if !set_profile_picture(tx, &owner, change)? {
                 return Err(ApiError::not_found("User"));
             }
             let user = user_document(tx, &owner, Viewer::Owner)?.unwrap_or(Value::Null);
@@ -438,6 +443,16 @@ fn may_manage(user: &CurrentUser, item: &MediaItem) -> bool {
     item.owner_id == user.id || user.is_admin()
 }
 
+/// Deletes an item's row, and takes it off its owner's profile if it was the picture.
+fn delete_item(tx: &rusqlite::Connection, item: &MediaItem) -> ApiResult<()> {
+    store::delete(tx, &item.id)?;
+    let change = PictureChange::ClearIf {
+        public_id: &item.public_id,
+    };
+    set_profile_picture(tx, &item.owner_id, change)?;
+    Ok(())
+}
+
 /// Removes deleted items' files after their rows are gone.
 async fn remove_files(state: &AppState, items: Vec<MediaItem>) {
     let media = state.media.clone();
@@ -469,7 +484,7 @@ async fn delete_media(
             let item = store::find_by_public_id(tx, &public_id)?
                 .filter(|m| may_manage(&u, m))
                 .ok_or_else(|| ApiError::NotFound("File not found".into()))?;
-            store::delete(tx, &item.id)?;
+            delete_item(tx, &item)?;
             Ok(item)
         })
         .await?;
@@ -531,7 +546,7 @@ async fn delete_multiple(
             for id in ids {
                 match store::find_by_public_id(tx, &id)?.filter(|m| may_manage(&u, m)) {
                     Some(item) => {
-                        store::delete(tx, &item.id)?;
+                        delete_item(tx, &item)?;
                         outcome.insert(id, "deleted");
                         removed.push(item);
                     }

@@ -261,6 +261,18 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+async fn picture_of(s: &TestServer, user_id: &str) -> Option<String> {
+    let id = user_id.to_string();
+    s.query(move |c| {
+        c.query_row(
+            "SELECT profile_picture_public_id FROM users WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+    })
+    .await
+}
+
 async fn media_rows(s: &TestServer) -> i64 {
     s.query(|c| c.query_row("SELECT COUNT(*) FROM media", [], |r| r.get(0)))
         .await
@@ -748,6 +760,27 @@ async fn videos_are_probed_served_with_ranges_and_skip_thumbnails_without_ffmpeg
     assert_eq!(&res.bytes().await.unwrap()[..], &video[100..200]);
     let whole = fetch(&s, url).await.bytes().await.unwrap();
     assert_eq!(&whole[..], &video[..], "videos are stored byte for byte");
+
+    // Larger than the 10 MiB JSON body limit: uploads have their own limits.
+    let big = mp4(1280, 720, 30, 12 * 1024 * 1024);
+    let b = send_form(
+        &s,
+        "/api/v1/media/upload/video",
+        Some(&u.token),
+        &[file("video", "big.mp4", "video/mp4", big.clone())],
+    )
+    .await
+    .expect(201);
+    assert_eq!(b["data"]["size"], big.len());
+    let tail = s
+        .client
+        .get(b["data"]["url"].as_str().unwrap())
+        .header("range", format!("bytes={}-", big.len() - 10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status().as_u16(), 206);
+    assert_eq!(&tail.bytes().await.unwrap()[..], &big[big.len() - 10..]);
 
     // A video in the mixed route, beside an image, keeps request order.
     let mixed = send_form(
@@ -1652,6 +1685,30 @@ async fn profile_pictures_are_squares_set_on_the_user() {
         "Only image files are allowed (jpeg, jpg, png, gif, webp)"
     );
     assert!(files_under(&media_dir(&s, "tmp")).is_empty());
+
+    // Deleting an older picture leaves the current one; deleting the current
+    // one puts the default avatar back, not a broken link.
+    let current_id = picture_of(&s, &me.id).await.expect("a picture is set");
+    assert_ne!(current_id, public_id);
+    s.delete(
+        &format!("/api/v1/media/{}", enc(&public_id)),
+        Some(&me.token),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        picture_of(&s, &me.id).await.as_deref(),
+        Some(current_id.as_str())
+    );
+    s.delete(
+        &format!("/api/v1/media/{}", enc(&current_id)),
+        Some(&me.token),
+    )
+    .await
+    .expect(200);
+    assert_eq!(picture_of(&s, &me.id).await, None);
+    let doc = s.get("/api/v1/auth/me", Some(&me.token)).await.expect(200);
+    assert!(!doc.to_string().contains(&current_id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
