@@ -115,6 +115,8 @@ settings! {
     media_secret: String = "", secret;
     /// Byte budget of the on-disk cache of rendered transformations (least recently used evicted).
     media_cache_max_bytes: u64 = 536_870_912u64;
+    /// Part of that budget also kept in memory (renders up to 256 KiB), in bytes.
+    media_cache_memory_bytes: u64 = 33_554_432u64;
     /// Largest width or height a transformation URL may ask for, in pixels.
     media_transform_max_px: u32 = 2000u32;
     /// Lifetime of a direct-upload grant from generate-signature, in seconds.

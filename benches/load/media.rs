@@ -71,7 +71,8 @@ fn mp4_of(total: usize) -> Vec<u8> {
 }
 
 pub async fn run() {
-    if !(wanted("media-video-rss") || wanted("media-jpeg-upload") || wanted("media-transform-hits")) {
+    if !(wanted("media-video-rss") || wanted("media-jpeg-upload") || wanted("media-transform-hits"))
+    {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -79,8 +80,10 @@ pub async fn run() {
     let client = reqwest::Client::new();
     let body = client
         .post(server.url("/api/v1/auth/register"))
-        .json(&json!({"firstName": "Media", "lastName": "Bench", "email": "media-bench@example.com",
-                      "phoneNumber": "0711000099", "password": "correct horse battery"}))
+        .json(
+            &json!({"firstName": "Media", "lastName": "Bench", "email": "media-bench@example.com",
+                      "phoneNumber": "0711000099", "password": "correct horse battery"}),
+        )
         .send()
         .await
         .unwrap()
@@ -152,7 +155,9 @@ pub async fn run() {
                 }
             })
             .await;
-            stats.print(&format!("POST /media/upload/image 1 MB JPEG ({concurrency} conns)"));
+            stats.print(&format!(
+                "POST /media/upload/image 1 MB JPEG ({concurrency} conns)"
+            ));
         }
     }
 
@@ -168,7 +173,10 @@ pub async fn run() {
             .json::<Value>()
             .await
             .unwrap();
-        let public_id = up["data"]["publicId"].as_str().unwrap_or_default().to_string();
+        let public_id = up["data"]["publicId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let t = client
             .post(server.url("/api/v1/media/optimize-url"))
             .json(&json!({"publicId": public_id, "width": 300, "height": 200, "crop": "fill", "format": "webp"}))

@@ -8,7 +8,7 @@
 //! Transformations are rendered on first request and then served from the
 //! render cache without touching the database.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ use tower_http::services::ServeFile;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{ApiError, ApiResult};
+use crate::media::cache::{Hit, MEMORY_ITEM_MAX};
 use crate::media::model::{parse_public_id, Format, Kind, Transform};
 use crate::media::upload::TempFile;
 use crate::media::{image_ops, store};
@@ -73,6 +74,15 @@ fn set_media_headers(res: &mut Response, format: Format) {
             "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox",
         ),
     );
+}
+
+/// A render held in memory, whole (Range requests go to the disk copy).
+fn memory_response(bytes: Bytes, format: Format, cache: &'static str) -> Response {
+    let mut res = Response::new(Body::from(bytes));
+    set_media_headers(&mut res, format);
+    res.headers_mut()
+        .insert("x-media-cache", HeaderValue::from_static(cache));
+    res
 }
 
 /// Serves one file from disk with Range and conditional-request support.
@@ -149,14 +159,34 @@ async fn serve_transformed(
     };
     let path = state.media.cache_dir().join(&wanted.key);
     let format = wanted.transform.format;
-    if state.media.cache().touch(&wanted.key) && path.is_file() {
-        let mut res = serve_path(path, format, req).await;
-        res.headers_mut()
-            .insert("x-media-cache", HeaderValue::from_static("hit"));
-        return res;
+    let ranged = req.headers().contains_key(header::RANGE);
+    let cache = state.media.cache();
+    match cache.touch(&wanted.key) {
+        Some(Hit::Memory(bytes)) if !ranged => return memory_response(bytes, format, "hit"),
+        Some(_) => {
+            let small = path
+                .metadata()
+                .map(|m| m.is_file() && m.len() <= MEMORY_ITEM_MAX)
+                .ok();
+            if small == Some(true) && !ranged {
+                if let Ok(bytes) = tokio::fs::read(&path).await {
+                    let bytes = Bytes::from(bytes);
+                    cache.remember(&wanted.key, bytes.clone());
+                    return memory_response(bytes, format, "hit");
+                }
+            }
+            if small.is_some() {
+                let mut res = serve_path(path, format, req).await;
+                res.headers_mut()
+                    .insert("x-media-cache", HeaderValue::from_static("hit"));
+                return res;
+            }
+        }
+        None => {}
     }
     match render(&state, &wanted).await {
-        Ok(()) => {
+        Ok(Some(bytes)) if !ranged => memory_response(bytes, format, "miss"),
+        Ok(_) => {
             let mut res = serve_path(path, format, req).await;
             res.headers_mut()
                 .insert("x-media-cache", HeaderValue::from_static("miss"));
@@ -166,14 +196,17 @@ async fn serve_transformed(
     }
 }
 
-/// Renders `wanted` into the cache unless another request just did.
-async fn render(state: &AppState, wanted: &Wanted) -> ApiResult<()> {
+/// Renders `wanted` into the cache unless another request just did; the
+/// bytes when this call rendered them.
+async fn render(state: &AppState, wanted: &Wanted) -> ApiResult<Option<Bytes>> {
     let media = state.media.clone();
     let lock = media.render_lock(&wanted.key);
     let _guard = lock.lock().await;
     let target = media.cache_dir().join(&wanted.key);
-    if media.cache().touch(&wanted.key) && target.is_file() {
-        return Ok(());
+    match media.cache().touch(&wanted.key) {
+        Some(Hit::Memory(bytes)) => return Ok(Some(bytes)),
+        Some(Hit::Disk) if target.is_file() => return Ok(None),
+        _ => {}
     }
     let public_id = wanted.public_id.clone();
     let original = state
@@ -187,7 +220,7 @@ async fn render(state: &AppState, wanted: &Wanted) -> ApiResult<()> {
     let key = wanted.key.clone();
     let _permit = media.decode_permit().await?;
     let m = media.clone();
-    tokio::task::spawn_blocking(move || -> ApiResult<()> {
+    let bytes = tokio::task::spawn_blocking(move || -> ApiResult<Bytes> {
         if !source.is_file() {
             return Err(ApiError::NotFound("File not found".into()));
         }
@@ -196,15 +229,17 @@ async fn render(state: &AppState, wanted: &Wanted) -> ApiResult<()> {
         std::fs::write(temp.path(), &encoded.bytes)
             .and_then(|_| temp.persist(&target))
             .map_err(|e| ApiError::internal(format!("media cache: {e}")))?;
-        for old in m.cache().insert(&key, encoded.bytes.len() as u64) {
+        let bytes = Bytes::from(encoded.bytes);
+        let size = bytes.len() as u64;
+        for old in m.cache().insert(&key, size, Some(bytes.clone())) {
             if old != key {
                 let _ = std::fs::remove_file(m.cache_dir().join(old));
             }
         }
-        Ok(())
+        Ok(bytes)
     })
     .await??;
-    Ok(())
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]

@@ -120,17 +120,109 @@ fn decode_still(
     Ok((img, icc))
 }
 
-/// Scales to exactly `w`×`h`: a fast area average for big reductions,
-/// a triangle filter otherwise.
+/// Scales to exactly `w`×`h`: an area average for reductions of 8-bit
+/// images (each output pixel is the mean of the source area it covers,
+/// fixed-point, separable), a triangle filter otherwise.
 fn scale(img: &DynamicImage, w: u32, h: u32) -> DynamicImage {
     if img.width() == w && img.height() == h {
         return img.clone();
     }
-    if img.width() >= w * 2 && img.height() >= h * 2 {
-        img.thumbnail_exact(w, h)
-    } else {
-        img.resize_exact(w, h, FilterType::Triangle)
+    if w <= img.width() && h <= img.height() {
+        let (sw, sh) = (img.width() as usize, img.height() as usize);
+        let (dw, dh) = (w as usize, h as usize);
+        let shrunk = match img {
+            DynamicImage::ImageRgb8(b) => {
+                image::RgbImage::from_raw(w, h, area_downscale(b.as_raw(), sw, sh, 3, dw, dh))
+                    .map(DynamicImage::ImageRgb8)
+            }
+            DynamicImage::ImageRgba8(b) => {
+                image::RgbaImage::from_raw(w, h, area_downscale(b.as_raw(), sw, sh, 4, dw, dh))
+                    .map(DynamicImage::ImageRgba8)
+            }
+            DynamicImage::ImageLuma8(b) => {
+                image::GrayImage::from_raw(w, h, area_downscale(b.as_raw(), sw, sh, 1, dw, dh))
+                    .map(DynamicImage::ImageLuma8)
+            }
+            DynamicImage::ImageLumaA8(b) => {
+                image::GrayAlphaImage::from_raw(w, h, area_downscale(b.as_raw(), sw, sh, 2, dw, dh))
+                    .map(DynamicImage::ImageLumaA8)
+            }
+            _ => None,
+        };
+        if let Some(out) = shrunk {
+            return out;
+        }
     }
+    img.resize_exact(w, h, FilterType::Triangle)
+}
+
+/// For each of `dst` output positions along an axis of `src` samples: the
+/// source indices it covers and their weights in 1/65536ths (summing to 65536).
+fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, u32)>> {
+    let ratio = src as f64 / dst as f64;
+    (0..dst)
+        .map(|j| {
+            let (start, end) = (j as f64 * ratio, ((j + 1) as f64 * ratio).min(src as f64));
+            let mut taps: Vec<(usize, u32)> = Vec::new();
+            let mut i = start.floor() as usize;
+            while (i as f64) < end && i < src {
+                let cover = (end.min(i as f64 + 1.0) - start.max(i as f64)).max(0.0);
+                let w = (cover / ratio * 65536.0).round() as u32;
+                if w > 0 {
+                    taps.push((i, w));
+                }
+                i += 1;
+            }
+            if taps.is_empty() {
+                taps.push((start.floor().min(src as f64 - 1.0) as usize, 0));
+            }
+            let sum: u32 = taps.iter().map(|t| t.1).sum();
+            let fix = 65536i64 - sum as i64;
+            if let Some(max) = taps.iter_mut().max_by_key(|t| t.1) {
+                max.1 = (max.1 as i64 + fix) as u32;
+            }
+            taps
+        })
+        .collect()
+}
+
+/// Area-average reduction of interleaved 8-bit samples, `ch` per pixel,
+/// from `sw`×`sh` to `dw`×`dh` (each no larger than the source).
+fn area_downscale(src: &[u8], sw: usize, sh: usize, ch: usize, dw: usize, dh: usize) -> Vec<u8> {
+    let xs = area_weights(sw, dw);
+    let ys = area_weights(sh, dh);
+    // Horizontal pass: every source row to `dw` pixels, kept as value × 256.
+    let row = dw * ch;
+    let mut mid = vec![0u16; row * sh];
+    for y in 0..sh {
+        let s = &src[y * sw * ch..(y + 1) * sw * ch];
+        let m = &mut mid[y * row..(y + 1) * row];
+        for (x, taps) in xs.iter().enumerate() {
+            for c in 0..ch {
+                let mut acc = 0u32;
+                for &(i, w) in taps {
+                    acc += s[i * ch + c] as u32 * w;
+                }
+                m[x * ch + c] = ((acc + 128) >> 8) as u16;
+            }
+        }
+    }
+    // Vertical pass: rows of the intermediate into output rows.
+    let mut out = vec![0u8; row * dh];
+    let mut acc = vec![0u32; row];
+    for (y, taps) in ys.iter().enumerate() {
+        acc.iter_mut().for_each(|a| *a = 0);
+        for &(i, w) in taps {
+            let m = &mid[i * row..(i + 1) * row];
+            for (a, &v) in acc.iter_mut().zip(m) {
+                *a += v as u32 * w;
+            }
+        }
+        for (o, &a) in out[y * row..(y + 1) * row].iter_mut().zip(&acc) {
+            *o = ((a + (1 << 23)) >> 24).min(255) as u8;
+        }
+    }
+    out
 }
 
 /// Scales and centre-crops to exactly `w`×`h`.
@@ -317,6 +409,29 @@ mod tests {
             .write_with_encoder(PngEncoder::new(&mut out))
             .unwrap();
         out
+    }
+
+    #[test]
+    fn area_downscale_averages_covered_pixels() {
+        // 4×1 grey → 2×1: pairs averaged; 3×1 → 2×1: thirds shared.
+        assert_eq!(
+            area_downscale(&[0, 100, 200, 250], 4, 1, 1, 2, 1),
+            vec![50, 225]
+        );
+        assert_eq!(area_downscale(&[0, 90, 180], 3, 1, 1, 2, 1), vec![30, 150]);
+        let flat = vec![77u8; 300 * 200 * 3];
+        assert!(area_downscale(&flat, 300, 200, 3, 7, 5)
+            .iter()
+            .all(|&v| v == 77));
+        let white = vec![255u8; 50 * 50 * 4];
+        assert!(area_downscale(&white, 50, 50, 4, 13, 9)
+            .iter()
+            .all(|&v| v == 255));
+        for (src, dst) in [(10, 3), (1200, 7), (5, 5), (1, 1)] {
+            for taps in area_weights(src, dst) {
+                assert_eq!(taps.iter().map(|t| t.1).sum::<u32>(), 65536);
+            }
+        }
     }
 
     #[test]

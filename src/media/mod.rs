@@ -72,7 +72,10 @@ impl Media {
             .map(|n| n.get())
             .unwrap_or(1);
         let media = Media {
-            cache: RenderCache::new(config.media_cache_max_bytes),
+            cache: RenderCache::new(
+                config.media_cache_max_bytes,
+                config.media_cache_memory_bytes,
+            ),
             root,
             key,
             base: config.public_url.trim_end_matches('/').to_string(),

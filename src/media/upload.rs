@@ -252,7 +252,10 @@ async fn receive_file(
     };
     out.flush().await.map_err(io)?;
     let file = out.into_inner();
-    file.sync_data().await.map_err(io)?;
+    if format.kind() == Kind::Video {
+        // Kept as is: it must be durable. An image is re-encoded (and that copy synced).
+        file.sync_data().await.map_err(io)?;
+    }
     drop(file);
 
     match format.kind() {
