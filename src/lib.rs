@@ -55,10 +55,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     jobs.register(providers::email::JOB_KIND, providers::email::send);
     jobs.register(media::SWEEP_JOB, media::sweep_job);
     let media = Arc::new(media::Media::open(&config)?);
-    db.write_blocking(|tx| {
-        crate::jobs::ensure_scheduled(tx, media::SWEEP_JOB, ids::now_ms() + media::SWEEP_EVERY_MS)
-    })
-    .map_err(|e| format!("media sweep schedule: {e}"))?;
+    media::schedule_sweep_for_leftovers(&media, &db)?;
     let events = EventBus::default();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

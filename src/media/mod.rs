@@ -25,6 +25,7 @@ pub mod workers;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -58,6 +59,7 @@ pub struct Media {
     /// Largest width or height a transformation may ask for.
     pub transform_max_px: u32,
     tmp_max_age: Duration,
+    sweep_scheduled: AtomicBool,
 }
 
 impl Media {
@@ -89,6 +91,7 @@ impl Media {
                 .media_transform_max_px
                 .clamp(1, image_ops::MAX_DECODE_EDGE),
             tmp_max_age: Duration::from_secs(config.media_tmp_max_age_secs),
+            sweep_scheduled: AtomicBool::new(false),
         };
         for key in media.cache.load(&media.cache_dir()) {
             let _ = std::fs::remove_file(media.cache_dir().join(key));
@@ -215,6 +218,37 @@ fn signing_secret(config: &Config) -> Result<String, String> {
     f.write_all(secret.as_bytes()).map_err(|e| e.to_string())?;
     f.sync_all().map_err(|e| e.to_string())?;
     Ok(secret)
+}
+
+fn ensure_sweep_job(conn: &rusqlite::Connection) -> ApiResult<()> {
+    crate::jobs::ensure_scheduled(conn, SWEEP_JOB, crate::ids::now_ms() + SWEEP_EVERY_MS)
+}
+
+/// At start: schedules the sweep when a previous process left temporary
+/// files behind (it crashed mid-upload).
+pub fn schedule_sweep_for_leftovers(media: &Media, db: &crate::db::Db) -> Result<(), String> {
+    let leftovers = std::fs::read_dir(media.tmp_dir())
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if leftovers {
+        db.write_blocking(|tx| ensure_sweep_job(tx))
+            .map_err(|e| format!("media sweep schedule: {e}"))?;
+        media.sweep_scheduled.store(true, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// Makes sure the recurring sweep is queued once this process receives
+/// uploads (whose failures can leave temporary files): one write per
+/// process lifetime, then the job keeps rescheduling itself.
+pub async fn ensure_sweep(state: &AppState) {
+    if state.media.sweep_scheduled.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    if let Err(e) = state.db.write(|tx| ensure_sweep_job(tx)).await {
+        state.media.sweep_scheduled.store(false, Ordering::SeqCst);
+        tracing::warn!(error = %e, "could not schedule the media sweep");
+    }
 }
 
 /// What one sweep removed.

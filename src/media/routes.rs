@@ -97,6 +97,7 @@ async fn store_upload(
     folder: impl FnOnce(&HashMap<String, String>) -> ApiResult<String>,
 ) -> ApiResult<Vec<MediaItem>> {
     let mut mp = multipart(state, req, rule.missing).await?;
+    crate::media::ensure_sweep(state).await;
     let missing = rule.missing;
     let received = upload::receive(&state.media, &mut mp, |_| async move { Ok(rule) }).await?;
     if received.files.is_empty() {
@@ -224,6 +225,7 @@ async fn store_profile_picture(
     missing: &'static str,
 ) -> ApiResult<(MediaItem, Value)> {
     let mut mp = multipart(state, req, missing).await?;
+    crate::media::ensure_sweep(state).await;
     let rule = UploadRule::profile(missing);
     let received = upload::receive(&state.media, &mut mp, |_| async move { Ok(rule) }).await?;
     if received.files.is_empty() {
@@ -376,6 +378,7 @@ async fn upload_direct(
             None => ApiError::Unauthorized("Upload grant required".into()),
         });
     };
+    crate::media::ensure_sweep(&state).await;
     let mut claims_out: Option<GrantClaims> = redeemed.as_ref().map(|(c, _)| c.clone());
     let preset = redeemed.map(|(_, r)| r);
     let st = state.clone();

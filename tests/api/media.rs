@@ -273,6 +273,17 @@ async fn picture_of(s: &TestServer, user_id: &str) -> Option<String> {
     .await
 }
 
+async fn queued_sweeps(s: &TestServer) -> i64 {
+    s.query(|c| {
+        c.query_row(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'media.sweep' AND status = 'queued'",
+            [],
+            |r| r.get(0),
+        )
+    })
+    .await
+}
+
 async fn media_rows(s: &TestServer) -> i64 {
     s.query(|c| c.query_row("SELECT COUNT(*) FROM media", [], |r| r.get(0)))
         .await
@@ -1745,6 +1756,16 @@ async fn an_upload_cut_off_mid_stream_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_removes_abandoned_temporary_and_orphan_files() {
     let s = TestServer::start().await;
+    assert_eq!(
+        queued_sweeps(&s).await,
+        0,
+        "no media activity, nothing to sweep"
+    );
+    // Leftovers of a crashed process get the sweep scheduled at start.
+    std::fs::write(media_dir(&s, "tmp").join("crashed.part"), b"x").unwrap();
+    baitech::media::schedule_sweep_for_leftovers(&s.state.media, &s.state.db).unwrap();
+    assert_eq!(queued_sweeps(&s).await, 1);
+    std::fs::remove_file(media_dir(&s, "tmp").join("crashed.part")).unwrap();
     let u = s.register("customer").await;
     let kept = send_form(
         &s,
@@ -1787,14 +1808,9 @@ async fn the_sweep_removes_abandoned_temporary_and_orphan_files() {
         "a fresh temporary file may be an upload in progress"
     );
     assert_eq!(fetch(&s, &kept_url).await.status().as_u16(), 200);
-    let scheduled: i64 = s
-        .query(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM jobs WHERE kind = 'media.sweep' AND status = 'queued'",
-                [],
-                |r| r.get(0),
-            )
-        })
-        .await;
-    assert_eq!(scheduled, 1);
+    assert_eq!(
+        queued_sweeps(&s).await,
+        1,
+        "uploads keep exactly one sweep queued"
+    );
 }
