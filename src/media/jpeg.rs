@@ -206,7 +206,9 @@ impl Encoder {
         };
         let mut coef = [0i32; 64];
         for (i, &natural) in ZIGZAG.iter().enumerate() {
-            coef[i] = (samples[natural] * q.scale[natural]).round() as i32;
+            // Round half away from zero without a libm call per coefficient.
+            let v = samples[natural] * q.scale[natural];
+            coef[i] = (v + 0.5f32.copysign(v)) as i32;
         }
         let (dc, ac) = (&self.dc[t], &self.ac[t]);
         let (size, value) = magnitude(coef[0] - prev_dc);
