@@ -50,6 +50,9 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     let db = Db::open(&config.data_dir.join("baitech.db"), config.db_pool_size)?;
     let secret = jwt_secret(&config)?;
+    let geo = db
+        .read_blocking(users::geo::GeoIndex::load)
+        .map_err(|e| format!("loading the technician index: {e}"))?;
     let mut jobs = JobRegistry::default();
     jobs.register(providers::email::JOB_KIND, providers::email::send);
     let events = EventBus::default();
@@ -73,6 +76,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         http,
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
+        geo: Arc::new(geo),
     })
 }
 
