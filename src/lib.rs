@@ -76,6 +76,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         http,
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
+        accounts: Arc::default(),
         geo: Arc::new(geo),
     })
 }
