@@ -7,4 +7,5 @@ mod auth;
 mod cli;
 mod platform;
 mod reviews;
+mod schemathesis;
 mod smtp;
