@@ -39,8 +39,10 @@ CREATE UNIQUE INDEX reviews_booking_direction ON reviews (booking_id, reviewer_r
 CREATE INDEX reviews_reviewee ON reviews (reviewee_id, status, created_at);
 CREATE INDEX reviews_reviewee_rating ON reviews (reviewee_id, status, rating_overall, created_at);
 CREATE INDEX reviews_reviewee_helpful ON reviews (reviewee_id, status, helpful_count, created_at);
-CREATE INDEX reviews_reviewer ON reviews (reviewer_id, created_at);
+CREATE INDEX reviews_reviewer ON reviews (reviewer_id, status, created_at);
 CREATE INDEX reviews_status_created ON reviews (status, created_at);
+CREATE INDEX reviews_status_rating ON reviews (status, rating_overall, created_at);
+CREATE INDEX reviews_status_helpful ON reviews (status, helpful_count, created_at);
 
 -- Who found a review helpful: one row per (review, user).
 CREATE TABLE review_helpful (
