@@ -172,6 +172,23 @@ pub async fn run() {
         server.ready_after.as_secs_f64() * 1000.0
     );
 
+    let url = server.url(&format!(
+        "/api/v1/reviews?reviewee={}&limit=20",
+        seeded.hot_technician
+    ));
+    let single = drive(1, Duration::from_secs(3), move |c, _| {
+        let url = url.clone();
+        async move {
+            c.get(&url)
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    single.print("GET /reviews?reviewee=<5k reviews> (1 conn)");
+
     for (sort, label) in [
         ("newest", "GET /reviews?reviewee=<5k reviews> newest"),
         ("helpful", "GET /reviews?reviewee=<5k reviews> helpful"),
