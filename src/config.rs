@@ -1,9 +1,9 @@
 //! Every setting, declared once: name, type, default and the doc that is its help text.
 //!
-//! Precedence: command-line flag > `BAITECH_<NAME>` environment variable >
-//! the optional TOML file (`--config`, `BAITECH_CONFIG`, or `./baitech.toml`)
-//! > the default written here. `baitech config` prints the result with
-//! secrets masked.
+//! Precedence: command-line flag, then the `BAITECH_<NAME>` environment
+//! variable, then the optional TOML file (`--config`, `BAITECH_CONFIG`, or
+//! `./baitech.toml`), then the default written here. `baitech config` prints
+//! the result with secrets masked.
 
 use std::path::{Path, PathBuf};
 
