@@ -211,12 +211,11 @@ pub fn parse_text(
     let text = raw.map(str::trim).unwrap_or("");
     if text.is_empty() {
         if raw.is_some() || required.is_some() {
-            check(
-                errors,
-                false,
-                field,
-                required.unwrap_or("must not be empty"),
-            );
+            let message = match required {
+                Some(m) => m.to_string(),
+                None => format!("{field} must not be empty"),
+            };
+            check(errors, false, field, &message);
         }
         return None;
     }

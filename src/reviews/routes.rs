@@ -578,6 +578,9 @@ async fn update_review(
     Path(id): Path<String>,
     AppJson(body): AppJson<UpdateReviewBody>,
 ) -> ApiResult<Json<Value>> {
+    if !is_valid_id(&id) {
+        return Err(ApiError::not_found("Review"));
+    }
     let mut errors = Vec::new();
     let patch = parse_ratings(
         body.rating.as_ref(),
@@ -735,6 +738,9 @@ async fn respond(
     id: String,
     body: ResponseBody,
 ) -> ApiResult<Json<Value>> {
+    if !is_valid_id(&id) {
+        return Err(ApiError::not_found("Review"));
+    }
     let mut errors = Vec::new();
     let text = parse_text(
         body.text.as_deref(),

@@ -561,7 +561,19 @@ async fn the_reviewer_edits_within_the_window_and_the_aggregates_follow() {
         .await
         .expect(400);
     assert_eq!(fields(&res), ["rating", "title"]);
+    assert_eq!(res["errors"][1]["message"], "title must not be empty");
     assert_eq!(user_rating(&s, &tech.id).await, (2.0, 1));
+    // An id that cannot be one is a 404 before the body is looked at.
+    s.put("/api/v1/reviews/nope", Some(&customer.token), json!({}))
+        .await
+        .expect(404);
+    s.post(
+        "/api/v1/reviews/nope/response",
+        Some(&tech.token),
+        json!({}),
+    )
+    .await
+    .expect(404);
 
     let res = s
         .put(
