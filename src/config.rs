@@ -111,6 +111,8 @@ settings! {
     argon2_memory_kib: u32 = 19_456u32;
     /// argon2id iterations (OWASP: 2).
     argon2_iterations: u32 = 2u32;
+    /// Days after posting during which a reviewer may edit a review (0: never).
+    review_edit_window_days: u32 = 30u32;
 }
 
 fn env_value<T: std::str::FromStr>(

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod providers;
+pub mod reviews;
 pub mod state;
 pub mod system;
 pub mod users;
@@ -117,6 +118,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(system::routes())
         .nest("/api/v1/auth", auth::routes::routes())
+        .nest("/api/v1/reviews", reviews::routes::routes())
 }
 
 /// The OpenAPI document of this build.

@@ -6,5 +6,6 @@ mod harness;
 mod auth;
 mod cli;
 mod platform;
+mod reviews;
 mod schemathesis;
 mod smtp;
