@@ -16,6 +16,7 @@ pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod payments;
 pub mod providers;
 pub mod state;
 pub mod system;
@@ -52,7 +53,8 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     let secret = jwt_secret(&config)?;
     let mut jobs = JobRegistry::default();
     jobs.register(providers::email::JOB_KIND, providers::email::send);
-    let events = EventBus::default();
+    let mut events = EventBus::default();
+    payments::register(&mut jobs, &mut events);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -62,6 +64,8 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         memory_kib: config.argon2_memory_kib,
         iterations: config.argon2_iterations,
     };
+    payments::background::schedule(&db)?;
+    let payments = Arc::new(payments::Payments::open(&config)?);
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -73,6 +77,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         http,
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
+        payments,
     })
 }
 
@@ -112,6 +117,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(system::routes())
         .nest("/api/v1/auth", auth::routes::routes())
+        .nest("/api/v1/transactions", payments::routes::routes())
+        .nest("/api/v1/wallet", payments::routes::wallet_routes())
 }
 
 /// The OpenAPI document of this build.

@@ -26,6 +26,8 @@ pub struct AppState {
     pub started: Instant,
     /// A valid hash to verify against when an email is unknown (equal timing).
     pub decoy_hash: Arc<String>,
+    /// Payments: the M-Pesa callback secret and the cached Daraja token.
+    pub payments: Arc<crate::payments::Payments>,
 }
 
 impl AppState {

@@ -16,6 +16,8 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "system", description = "Health, metrics, service description"),
         (name = "auth", description = "Accounts, sign-in, sessions, 2FA"),
+        (name = "transactions", description = "Payments, escrow, refunds, gateway webhooks"),
+        (name = "wallet", description = "Wallet balance, postings, withdrawals"),
     )
 )]
 pub struct ApiDoc;
