@@ -348,14 +348,13 @@ pub async fn finish_pending(state: &AppState, id: i64) -> ApiResult<()> {
     }
     let callback = body.as_ref().and_then(mpesa::parse_stk_callback);
     let mut query = None;
-    if let Some(cb) = callback.as_ref().filter(|c| c.result_code == 0) {
-        let checkout = cb.checkout_request_id.clone();
-        let known = state
+    if let Some(cb) = callback.clone() {
+        let checked = cb.clone();
+        let paid = state
             .db
-            .read(move |c| store::find_by(c, "mpesa_checkout_request_id", &checkout))
-            .await?
-            .is_some();
-        if known && config.mpesa_confirm_with_query && mpesa::is_configured(&config) {
+            .read(move |c| Ok(matches!(stk_checks(c, Some(&checked))?, StkCheck::Paid(..))))
+            .await?;
+        if paid && config.mpesa_confirm_with_query && mpesa::is_configured(&config) {
             let daraja = mpesa::Daraja {
                 http: &state.http,
                 config: &state.config,
@@ -384,6 +383,65 @@ pub async fn finish_pending(state: &AppState, id: i64) -> ApiResult<()> {
         .await
 }
 
+/// What an STK callback comes to before any network check.
+enum StkCheck {
+    /// Nothing to do but record this outcome.
+    Decided(Outcome),
+    /// The customer did not pay (`ResultCode` other than 0).
+    Failed(TxRow),
+    /// Every local check passed; only the STK Query (when configured) is left.
+    Paid(TxRow, String),
+}
+
+fn receipt_used(conn: &Connection, receipt: &str) -> ApiResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM mpesa_receipts WHERE receipt = ?1")?
+        .exists([receipt])?)
+}
+
+/// The checks that need no network: our CheckoutRequestID and
+/// MerchantRequestID, the exact amount, a receipt never accepted, a
+/// transaction still waiting for its money.
+fn stk_checks(conn: &Connection, callback: Option<&StkCallback>) -> ApiResult<StkCheck> {
+    let Some(cb) = callback else {
+        return Ok(StkCheck::Decided(review("not an STK callback", None)));
+    };
+    let Some(tx) = store::find_by(conn, "mpesa_checkout_request_id", &cb.checkout_request_id)? else {
+        return Ok(StkCheck::Decided(review(
+            format!("unknown CheckoutRequestID {}", cb.checkout_request_id),
+            None,
+        )));
+    };
+    if let Some(ours) = tx.mpesa_merchant_request_id.as_deref() {
+        if ours != cb.merchant_request_id {
+            return Ok(StkCheck::Decided(review("MerchantRequestID does not match", Some(&tx))));
+        }
+    }
+    if cb.result_code != 0 {
+        return Ok(StkCheck::Failed(tx));
+    }
+    let amount = cb.amount.as_ref().and_then(|v| model::parse_amount(v).ok());
+    if amount != Some(tx.gross) {
+        return Ok(StkCheck::Decided(review(
+            format!("amount {:?} does not match {}", cb.amount, tx.gross),
+            Some(&tx),
+        )));
+    }
+    let Some(receipt) = cb.receipt.clone().filter(|r| !r.is_empty()) else {
+        return Ok(StkCheck::Decided(review("success without a receipt number", Some(&tx))));
+    };
+    if let Err(r) = model::transition(tx.kind, tx.stage, Action::Confirmed) {
+        return Ok(StkCheck::Decided(outcome("ignored", r.message(), Some(&tx))));
+    }
+    if receipt_used(conn, &receipt)? {
+        return Ok(StkCheck::Decided(review(
+            format!("receipt {receipt} was already used"),
+            Some(&tx),
+        )));
+    }
+    Ok(StkCheck::Paid(tx, receipt))
+}
+
 fn process_stk(
     conn: &Connection,
     config: &Config,
@@ -391,86 +449,53 @@ fn process_stk(
     callback: Option<&StkCallback>,
     query: Option<&StkQueryAnswer>,
 ) -> ApiResult<Outcome> {
-    let Some(cb) = callback else {
-        return Ok(review("not an STK callback", None));
-    };
-    let Some(tx) = store::find_by(conn, "mpesa_checkout_request_id", &cb.checkout_request_id)?
-    else {
-        return Ok(review(
-            format!("unknown CheckoutRequestID {}", cb.checkout_request_id),
-            None,
-        ));
-    };
-    if let Some(ours) = tx.mpesa_merchant_request_id.as_deref() {
-        if ours != cb.merchant_request_id {
-            return Ok(review("MerchantRequestID does not match", Some(&tx)));
+    let (tx, receipt) = match stk_checks(conn, callback)? {
+        StkCheck::Decided(o) => return Ok(o),
+        StkCheck::Failed(tx) => {
+            let cb = callback.ok_or_else(|| ApiError::internal("failed check without callback"))?;
+            let status = model::mpesa_failure_status(cb.result_code);
+            let code = cb.result_code.to_string();
+            store::update(
+                conn,
+                &tx.id,
+                &[
+                    ("mpesa_result_code", &code),
+                    ("mpesa_result_desc", &cb.result_desc),
+                ],
+            )?;
+            return Ok(
+                match movements::fail_payment(conn, &tx, status, &cb.result_desc, Some(&code))? {
+                    Ok(_) => outcome("processed", format!("payment {status}"), Some(&tx)),
+                    Err(r) => outcome("ignored", r.message(), Some(&tx)),
+                },
+            );
         }
-    }
-    if cb.result_code != 0 {
-        let status = model::mpesa_failure_status(cb.result_code);
-        let code = cb.result_code.to_string();
-        store::update(
-            conn,
-            &tx.id,
-            &[
-                ("mpesa_result_code", &code),
-                ("mpesa_result_desc", &cb.result_desc),
-            ],
-        )?;
-        return Ok(
-            match movements::fail_payment(conn, &tx, status, &cb.result_desc, Some(&code))? {
-                Ok(_) => outcome("processed", format!("payment {status}"), Some(&tx)),
-                Err(r) => outcome("ignored", r.message(), Some(&tx)),
-            },
-        );
-    }
-    let amount = cb.amount.as_ref().and_then(|v| model::parse_amount(v).ok());
-    if amount != Some(tx.gross) {
-        return Ok(review(
-            format!("amount {:?} does not match {}", cb.amount, tx.gross),
-            Some(&tx),
-        ));
-    }
-    let Some(receipt) = cb.receipt.clone().filter(|r| !r.is_empty()) else {
-        return Ok(review("success without a receipt number", Some(&tx)));
+        StkCheck::Paid(tx, receipt) => (tx, receipt),
     };
+    let cb = callback.ok_or_else(|| ApiError::internal("paid check without callback"))?;
     if let Some(q) = query {
         if !q.is_paid() {
             return Ok(review(
-                format!(
-                    "STK Query does not confirm the payment: {} {}",
-                    q.result_code, q.result_desc
-                ),
+                format!("STK Query does not confirm the payment: {} {}", q.result_code, q.result_desc),
                 Some(&tx),
             ));
         }
     }
-    if let Err(r) = model::transition(tx.kind, tx.stage, Action::Confirmed) {
-        return Ok(outcome("ignored", r.message(), Some(&tx)));
-    }
     if !store::accept_receipt(conn, &receipt, &tx.id)? {
-        return Ok(review(
-            format!("receipt {receipt} was already used"),
-            Some(&tx),
-        ));
+        return Ok(review(format!("receipt {receipt} was already used"), Some(&tx)));
     }
     let evidence = Evidence::Mpesa {
         receipt,
         transaction_date: cb.transaction_date.clone(),
-        phone: cb
-            .phone
-            .as_ref()
-            .map(|p| format!("+{}", p.trim_start_matches('+'))),
+        phone: cb.phone.as_ref().map(|p| format!("+{}", p.trim_start_matches('+'))),
         result_code: cb.result_code,
         result_desc: cb.result_desc.clone(),
         webhook_id: webhook,
     };
-    Ok(
-        match movements::confirm_payment(conn, config, &tx, &evidence)? {
-            Ok(_) => outcome("processed", "payment confirmed", Some(&tx)),
-            Err(r) => outcome("ignored", r.message(), Some(&tx)),
-        },
-    )
+    Ok(match movements::confirm_payment(conn, config, &tx, &evidence)? {
+        Ok(_) => outcome("processed", "payment confirmed", Some(&tx)),
+        Err(r) => outcome("ignored", r.message(), Some(&tx)),
+    })
 }
 
 // ------------------------------------------------------------------ M-Pesa B2C

@@ -5,5 +5,8 @@ mod harness;
 
 mod auth;
 mod cli;
+mod fake_daraja;
+mod fake_stripe;
+mod payments;
 mod platform;
 mod smtp;
