@@ -21,7 +21,7 @@ use crate::state::AppState;
 enum Step {
     Replay(Replayable),
     Done(Value),
-    Gateway(TxRow),
+    Gateway(Box<TxRow>),
 }
 
 /// The body of a created transaction, with the gateway's references on top.
@@ -79,7 +79,7 @@ pub async fn start(
                 if let Some(k) = &k {
                     idempotency::reserve(c, k)?;
                 }
-                return Ok(Step::Gateway(tx));
+                return Ok(Step::Gateway(Box::new(tx)));
             }
             let body = created_body(c, &tx, &actor_id)?;
             if let Some(k) = &k {
@@ -97,7 +97,7 @@ pub async fn start(
                 replayed: false,
             })
         }
-        Step::Gateway(tx) => tx,
+        Step::Gateway(tx) => *tx,
     };
     let answer = match tx.method {
         Gateway::Mpesa => stk_push(state, &tx).await,

@@ -245,11 +245,11 @@ fn process_stripe(
                 .iter()
                 .filter(|r| matches!(r.stage, Stage::Pending | Stage::Processing))
             {
-                if r.gross <= covered {
-                    if movements::payout_settled(conn, r, None, Some(webhook))?.is_ok() {
-                        any = true;
-                        covered -= r.gross;
-                    }
+                if r.gross <= covered
+                    && movements::payout_settled(conn, r, None, Some(webhook))?.is_ok()
+                {
+                    any = true;
+                    covered -= r.gross;
                 }
             }
             Ok(if any {
@@ -373,7 +373,7 @@ pub async fn finish_pending(state: &AppState, id: i64) -> ApiResult<()> {
     state
         .db
         .write(move |tx| {
-            if !store::find_webhook(tx, id)?.is_some_and(|w| w.outcome == "received") {
+            if store::find_webhook(tx, id)?.is_none_or(|w| w.outcome != "received") {
                 return Ok(());
             }
             let o = process_stk(tx, &config, id, callback.as_ref(), query.as_ref())?;
@@ -406,7 +406,8 @@ fn stk_checks(conn: &Connection, callback: Option<&StkCallback>) -> ApiResult<St
     let Some(cb) = callback else {
         return Ok(StkCheck::Decided(review("not an STK callback", None)));
     };
-    let Some(tx) = store::find_by(conn, "mpesa_checkout_request_id", &cb.checkout_request_id)? else {
+    let Some(tx) = store::find_by(conn, "mpesa_checkout_request_id", &cb.checkout_request_id)?
+    else {
         return Ok(StkCheck::Decided(review(
             format!("unknown CheckoutRequestID {}", cb.checkout_request_id),
             None,
@@ -414,7 +415,10 @@ fn stk_checks(conn: &Connection, callback: Option<&StkCallback>) -> ApiResult<St
     };
     if let Some(ours) = tx.mpesa_merchant_request_id.as_deref() {
         if ours != cb.merchant_request_id {
-            return Ok(StkCheck::Decided(review("MerchantRequestID does not match", Some(&tx))));
+            return Ok(StkCheck::Decided(review(
+                "MerchantRequestID does not match",
+                Some(&tx),
+            )));
         }
     }
     if cb.result_code != 0 {
@@ -428,10 +432,17 @@ fn stk_checks(conn: &Connection, callback: Option<&StkCallback>) -> ApiResult<St
         )));
     }
     let Some(receipt) = cb.receipt.clone().filter(|r| !r.is_empty()) else {
-        return Ok(StkCheck::Decided(review("success without a receipt number", Some(&tx))));
+        return Ok(StkCheck::Decided(review(
+            "success without a receipt number",
+            Some(&tx),
+        )));
     };
     if let Err(r) = model::transition(tx.kind, tx.stage, Action::Confirmed) {
-        return Ok(StkCheck::Decided(outcome("ignored", r.message(), Some(&tx))));
+        return Ok(StkCheck::Decided(outcome(
+            "ignored",
+            r.message(),
+            Some(&tx),
+        )));
     }
     if receipt_used(conn, &receipt)? {
         return Ok(StkCheck::Decided(review(
@@ -476,26 +487,37 @@ fn process_stk(
     if let Some(q) = query {
         if !q.is_paid() {
             return Ok(review(
-                format!("STK Query does not confirm the payment: {} {}", q.result_code, q.result_desc),
+                format!(
+                    "STK Query does not confirm the payment: {} {}",
+                    q.result_code, q.result_desc
+                ),
                 Some(&tx),
             ));
         }
     }
     if !store::accept_receipt(conn, &receipt, &tx.id)? {
-        return Ok(review(format!("receipt {receipt} was already used"), Some(&tx)));
+        return Ok(review(
+            format!("receipt {receipt} was already used"),
+            Some(&tx),
+        ));
     }
     let evidence = Evidence::Mpesa {
         receipt,
         transaction_date: cb.transaction_date.clone(),
-        phone: cb.phone.as_ref().map(|p| format!("+{}", p.trim_start_matches('+'))),
+        phone: cb
+            .phone
+            .as_ref()
+            .map(|p| format!("+{}", p.trim_start_matches('+'))),
         result_code: cb.result_code,
         result_desc: cb.result_desc.clone(),
         webhook_id: webhook,
     };
-    Ok(match movements::confirm_payment(conn, config, &tx, &evidence)? {
-        Ok(_) => outcome("processed", "payment confirmed", Some(&tx)),
-        Err(r) => outcome("ignored", r.message(), Some(&tx)),
-    })
+    Ok(
+        match movements::confirm_payment(conn, config, &tx, &evidence)? {
+            Ok(_) => outcome("processed", "payment confirmed", Some(&tx)),
+            Err(r) => outcome("ignored", r.message(), Some(&tx)),
+        },
+    )
 }
 
 // ------------------------------------------------------------------ M-Pesa B2C

@@ -49,7 +49,9 @@ fn violation(inner: &Arc<Mutex<Inner>>, what: String) -> (StatusCode, Json<Value
     inner.lock().unwrap().violations.push(what.clone());
     (
         StatusCode::BAD_REQUEST,
-        Json(json!({"requestId": "fake", "errorCode": "400.002.02", "errorMessage": format!("Bad Request - {what}")})),
+        Json(
+            json!({"requestId": "fake", "errorCode": "400.002.02", "errorMessage": format!("Bad Request - {what}")}),
+        ),
     )
 }
 
@@ -72,12 +74,16 @@ fn nairobi_timestamp_ok(ts: &str) -> bool {
 
 fn password_ok(body: &Value) -> bool {
     let ts = body["Timestamp"].as_str().unwrap_or("");
-    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{SHORTCODE}{PASSKEY}{ts}"));
+    let expected =
+        base64::engine::general_purpose::STANDARD.encode(format!("{SHORTCODE}{PASSKEY}{ts}"));
     body["Password"].as_str() == Some(expected.as_str()) && nairobi_timestamp_ok(ts)
 }
 
 fn is_msisdn(v: &Value) -> bool {
-    let s = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+    let s = v
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| v.to_string());
     s.len() == 12 && s.starts_with("254") && s.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -103,7 +109,8 @@ async fn oauth(
 ) -> (StatusCode, Json<Value>) {
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CONSUMER_KEY}:{CONSUMER_SECRET}"))
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{CONSUMER_KEY}:{CONSUMER_SECRET}"))
     );
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
         return violation(&inner, "Invalid Authentication passed".into());
@@ -119,7 +126,10 @@ async fn oauth(
         path: "/oauth/v1/generate".into(),
         body: Value::Null,
     });
-    (StatusCode::OK, Json(json!({"access_token": token, "expires_in": "3599"})))
+    (
+        StatusCode::OK,
+        Json(json!({"access_token": token, "expires_in": "3599"})),
+    )
 }
 
 async fn stk_push(
@@ -131,8 +141,17 @@ async fn stk_push(
         return violation(&inner, "Invalid Access Token".into());
     }
     let keys = [
-        "BusinessShortCode", "Password", "Timestamp", "TransactionType", "Amount", "PartyA", "PartyB",
-        "PhoneNumber", "CallBackURL", "AccountReference", "TransactionDesc",
+        "BusinessShortCode",
+        "Password",
+        "Timestamp",
+        "TransactionType",
+        "Amount",
+        "PartyA",
+        "PartyB",
+        "PhoneNumber",
+        "CallBackURL",
+        "AccountReference",
+        "TransactionDesc",
     ];
     if let Err(e) = exact_keys(&body, &keys) {
         return violation(&inner, e);
@@ -140,25 +159,44 @@ async fn stk_push(
     let checks: [(&str, bool); 9] = [
         ("BusinessShortCode", body["BusinessShortCode"] == SHORTCODE),
         ("Password", password_ok(&body)),
-        ("TransactionType", body["TransactionType"] == "CustomerPayBillOnline"),
+        (
+            "TransactionType",
+            body["TransactionType"] == "CustomerPayBillOnline",
+        ),
         ("Amount", body["Amount"].as_u64().is_some_and(|a| a >= 1)),
-        ("PartyA", is_msisdn(&body["PartyA"]) && body["PartyA"] == body["PhoneNumber"]),
+        (
+            "PartyA",
+            is_msisdn(&body["PartyA"]) && body["PartyA"] == body["PhoneNumber"],
+        ),
         ("PartyB", body["PartyB"] == SHORTCODE),
         (
             "CallBackURL",
-            body["CallBackURL"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("http") && u.contains("/api/v1/transactions/webhook/mpesa/")),
+            body["CallBackURL"].as_str().is_some_and(|u| {
+                u.starts_with("http") && u.contains("/api/v1/transactions/webhook/mpesa/")
+            }),
         ),
-        ("AccountReference", body["AccountReference"].as_str().is_some_and(|s| !s.is_empty() && s.len() <= 12)),
-        ("TransactionDesc", body["TransactionDesc"].as_str().is_some_and(|s| !s.is_empty() && s.len() <= 13)),
+        (
+            "AccountReference",
+            body["AccountReference"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty() && s.len() <= 12),
+        ),
+        (
+            "TransactionDesc",
+            body["TransactionDesc"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty() && s.len() <= 13),
+        ),
     ];
     if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
         return violation(&inner, format!("Invalid {field}: {body}"));
     }
     let mut g = inner.lock().unwrap();
     g.counter += 1;
-    let (merchant, checkout) = (format!("29115-{}-1", g.counter), format!("ws_CO_{:012}", g.counter));
+    let (merchant, checkout) = (
+        format!("29115-{}-1", g.counter),
+        format!("ws_CO_{:012}", g.counter),
+    );
     g.checkouts.push((merchant.clone(), checkout.clone()));
     g.seen.push(Seen {
         path: "/mpesa/stkpush/v1/processrequest".into(),
@@ -166,9 +204,11 @@ async fn stk_push(
     });
     (
         StatusCode::OK,
-        Json(json!({"MerchantRequestID": merchant, "CheckoutRequestID": checkout, "ResponseCode": "0",
+        Json(
+            json!({"MerchantRequestID": merchant, "CheckoutRequestID": checkout, "ResponseCode": "0",
                     "ResponseDescription": "Success. Request accepted for processing",
-                    "CustomerMessage": "Success. Request accepted for processing"})),
+                    "CustomerMessage": "Success. Request accepted for processing"}),
+        ),
     )
 }
 
@@ -180,7 +220,15 @@ async fn stk_query(
     if !bearer_ok(&inner, &headers) {
         return violation(&inner, "Invalid Access Token".into());
     }
-    if let Err(e) = exact_keys(&body, &["BusinessShortCode", "Password", "Timestamp", "CheckoutRequestID"]) {
+    if let Err(e) = exact_keys(
+        &body,
+        &[
+            "BusinessShortCode",
+            "Password",
+            "Timestamp",
+            "CheckoutRequestID",
+        ],
+    ) {
         return violation(&inner, e);
     }
     if body["BusinessShortCode"] != SHORTCODE || !password_ok(&body) {
@@ -192,16 +240,22 @@ async fn stk_query(
         drop(g);
         return violation(&inner, format!("Invalid CheckoutRequestID {checkout}"));
     };
-    let result = if g.query_result.is_empty() { "0".to_string() } else { g.query_result.clone() };
+    let result = if g.query_result.is_empty() {
+        "0".to_string()
+    } else {
+        g.query_result.clone()
+    };
     g.seen.push(Seen {
         path: "/mpesa/stkpushquery/v1/query".into(),
         body,
     });
     (
         StatusCode::OK,
-        Json(json!({"ResponseCode": "0", "ResponseDescription": "The service request has been accepted successsfully",
+        Json(
+            json!({"ResponseCode": "0", "ResponseDescription": "The service request has been accepted successsfully",
                     "MerchantRequestID": merchant, "CheckoutRequestID": checkout, "ResultCode": result,
-                    "ResultDesc": if result == "0" { "The service request is processed successfully." } else { "Request cancelled by user" }})),
+                    "ResultDesc": if result == "0" { "The service request is processed successfully." } else { "Request cancelled by user" }}),
+        ),
     )
 }
 
@@ -214,24 +268,45 @@ async fn b2c(
         return violation(&inner, "Invalid Access Token".into());
     }
     let keys = [
-        "OriginatorConversationID", "InitiatorName", "SecurityCredential", "CommandID", "Amount", "PartyA",
-        "PartyB", "Remarks", "QueueTimeOutURL", "ResultURL", "Occasion",
+        "OriginatorConversationID",
+        "InitiatorName",
+        "SecurityCredential",
+        "CommandID",
+        "Amount",
+        "PartyA",
+        "PartyB",
+        "Remarks",
+        "QueueTimeOutURL",
+        "ResultURL",
+        "Occasion",
     ];
     if let Err(e) = exact_keys(&body, &keys) {
         return violation(&inner, e);
     }
     let checks: [(&str, bool); 8] = [
-        ("OriginatorConversationID", body["OriginatorConversationID"].as_str().is_some_and(|s| !s.is_empty())),
+        (
+            "OriginatorConversationID",
+            body["OriginatorConversationID"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+        ),
         ("InitiatorName", body["InitiatorName"] == INITIATOR),
-        ("SecurityCredential", body["SecurityCredential"] == CREDENTIAL),
+        (
+            "SecurityCredential",
+            body["SecurityCredential"] == CREDENTIAL,
+        ),
         ("CommandID", body["CommandID"] == "BusinessPayment"),
         ("Amount", body["Amount"].as_u64().is_some_and(|a| a >= 10)),
         ("PartyA", body["PartyA"] == SHORTCODE),
         ("PartyB", is_msisdn(&body["PartyB"])),
         (
             "ResultURL",
-            body["ResultURL"].as_str().is_some_and(|u| u.ends_with("/result"))
-                && body["QueueTimeOutURL"].as_str().is_some_and(|u| u.ends_with("/timeout")),
+            body["ResultURL"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("/result"))
+                && body["QueueTimeOutURL"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with("/timeout")),
         ),
     ];
     if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
@@ -247,8 +322,10 @@ async fn b2c(
     });
     (
         StatusCode::OK,
-        Json(json!({"ConversationID": conversation, "OriginatorConversationID": originator,
-                    "ResponseCode": "0", "ResponseDescription": "Accept the service request successfully."})),
+        Json(
+            json!({"ConversationID": conversation, "OriginatorConversationID": originator,
+                    "ResponseCode": "0", "ResponseDescription": "Accept the service request successfully."}),
+        ),
     )
 }
 
@@ -322,17 +399,23 @@ impl FakeDaraja {
 }
 
 /// A Daraja STK callback body, exactly as Safaricom posts it.
-pub fn stk_success(merchant: &str, checkout: &str, amount: Value, receipt: &str, phone: u64) -> Value {
+pub fn stk_success(
+    merchant: &str,
+    checkout: &str,
+    amount: Value,
+    receipt: &str,
+    phone: u64,
+) -> Value {
     json!({"Body": {"stkCallback": {
-        "MerchantRequestID": merchant, "CheckoutRequestID": checkout, "ResultCode": 0,
-        "ResultDesc": "The service request is processed successfully.",
-        "CallbackMetadata": {"Item": [
-            {"Name": "Amount", "Value": amount},
-            {"Name": "MpesaReceiptNumber", "Value": receipt},
-            {"Name": "Balance"},
-            {"Name": "TransactionDate", "Value": 20240101120000u64},
-            {"Name": "PhoneNumber", "Value": phone}
-        ]}}}})
+    "MerchantRequestID": merchant, "CheckoutRequestID": checkout, "ResultCode": 0,
+    "ResultDesc": "The service request is processed successfully.",
+    "CallbackMetadata": {"Item": [
+        {"Name": "Amount", "Value": amount},
+        {"Name": "MpesaReceiptNumber", "Value": receipt},
+        {"Name": "Balance"},
+        {"Name": "TransactionDate", "Value": 20240101120000u64},
+        {"Name": "PhoneNumber", "Value": phone}
+    ]}}}})
 }
 
 /// A failed STK callback (e.g. 1032: cancelled by the user).
@@ -342,7 +425,13 @@ pub fn stk_failure(merchant: &str, checkout: &str, code: i64, desc: &str) -> Val
 }
 
 /// A B2C result body, as Safaricom posts it to the ResultURL.
-pub fn b2c_result(originator: &str, conversation: &str, code: i64, amount: u64, receipt: &str) -> Value {
+pub fn b2c_result(
+    originator: &str,
+    conversation: &str,
+    code: i64,
+    amount: u64,
+    receipt: &str,
+) -> Value {
     let params = if code == 0 {
         json!({"ResultParameter": [
             {"Key": "TransactionAmount", "Value": amount},

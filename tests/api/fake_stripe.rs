@@ -30,7 +30,10 @@ pub struct Seen {
 
 impl Seen {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.form
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -51,7 +54,11 @@ pub struct FakeStripe {
     inner: Arc<Mutex<Inner>>,
 }
 
-fn error(inner: &Arc<Mutex<Inner>>, status: StatusCode, message: String) -> (StatusCode, Json<Value>) {
+fn error(
+    inner: &Arc<Mutex<Inner>>,
+    status: StatusCode,
+    message: String,
+) -> (StatusCode, Json<Value>) {
     inner.lock().unwrap().violations.push(message.clone());
     (
         status,
@@ -66,11 +73,22 @@ fn precheck(
 ) -> Result<(String, Vec<(String, String)>), (StatusCode, Json<Value>)> {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
     if auth != Some(&format!("Bearer {SECRET_KEY}")) {
-        return Err(error(inner, StatusCode::UNAUTHORIZED, "Invalid API Key provided".into()));
+        return Err(error(
+            inner,
+            StatusCode::UNAUTHORIZED,
+            "Invalid API Key provided".into(),
+        ));
     }
-    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !ct.starts_with("application/x-www-form-urlencoded") {
-        return Err(error(inner, StatusCode::BAD_REQUEST, format!("content type {ct}")));
+        return Err(error(
+            inner,
+            StatusCode::BAD_REQUEST,
+            format!("content type {ct}"),
+        ));
     }
     let key = headers
         .get("idempotency-key")
@@ -78,14 +96,22 @@ fn precheck(
         .unwrap_or("")
         .to_string();
     if key.is_empty() {
-        return Err(error(inner, StatusCode::BAD_REQUEST, "missing Idempotency-Key".into()));
+        return Err(error(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "missing Idempotency-Key".into(),
+        ));
     }
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|e| error(inner, StatusCode::BAD_REQUEST, format!("form: {e}")))?;
     Ok((key, form))
 }
 
-fn replay(inner: &Arc<Mutex<Inner>>, key: &str, form: &[(String, String)]) -> Option<Result<Value, String>> {
+fn replay(
+    inner: &Arc<Mutex<Inner>>,
+    key: &str,
+    form: &[(String, String)],
+) -> Option<Result<Value, String>> {
     let g = inner.lock().unwrap();
     g.replies.get(key).map(|(f, v)| {
         if f.as_slice() == form {
@@ -96,7 +122,11 @@ fn replay(inner: &Arc<Mutex<Inner>>, key: &str, form: &[(String, String)]) -> Op
     })
 }
 
-async fn payment_intents(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> (StatusCode, Json<Value>) {
+async fn payment_intents(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
     let (key, form) = match precheck(&inner, &headers, &body) {
         Ok(v) => v,
         Err(e) => return e,
@@ -107,19 +137,37 @@ async fn payment_intents(State(inner): State<Arc<Mutex<Inner>>>, headers: Header
         Some(Err(m)) => return error(&inner, StatusCode::BAD_REQUEST, m),
         None => {}
     }
-    let amount: Option<i64> = get("amount").and_then(|a| a.parse().ok()).filter(|a| *a > 0);
+    let amount: Option<i64> = get("amount")
+        .and_then(|a| a.parse().ok())
+        .filter(|a| *a > 0);
     let currency = get("currency").unwrap_or_default();
     if amount.is_none() {
-        return error(&inner, StatusCode::BAD_REQUEST, "Invalid integer: amount".into());
+        return error(
+            &inner,
+            StatusCode::BAD_REQUEST,
+            "Invalid integer: amount".into(),
+        );
     }
     if currency.len() != 3 || currency != currency.to_lowercase() {
-        return error(&inner, StatusCode::BAD_REQUEST, format!("Invalid currency: {currency}"));
+        return error(
+            &inner,
+            StatusCode::BAD_REQUEST,
+            format!("Invalid currency: {currency}"),
+        );
     }
     if get("automatic_payment_methods[enabled]").as_deref() != Some("true") {
-        return error(&inner, StatusCode::BAD_REQUEST, "automatic_payment_methods missing".into());
+        return error(
+            &inner,
+            StatusCode::BAD_REQUEST,
+            "automatic_payment_methods missing".into(),
+        );
     }
     if get("metadata[transaction_id]").is_none() {
-        return error(&inner, StatusCode::BAD_REQUEST, "metadata[transaction_id] missing".into());
+        return error(
+            &inner,
+            StatusCode::BAD_REQUEST,
+            "metadata[transaction_id] missing".into(),
+        );
     }
     let mut g = inner.lock().unwrap();
     g.counter += 1;
@@ -145,7 +193,11 @@ async fn payment_intents(State(inner): State<Arc<Mutex<Inner>>>, headers: Header
     (StatusCode::OK, Json(reply))
 }
 
-async fn refunds(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> (StatusCode, Json<Value>) {
+async fn refunds(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
     let (key, form) = match precheck(&inner, &headers, &body) {
         Ok(v) => v,
         Err(e) => return e,
@@ -161,14 +213,26 @@ async fn refunds(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, bod
     let mut g = inner.lock().unwrap();
     let Some(charged) = g.intents.get(&intent).copied() else {
         drop(g);
-        return error(&inner, StatusCode::BAD_REQUEST, format!("No such payment_intent: '{intent}'"));
+        return error(
+            &inner,
+            StatusCode::BAD_REQUEST,
+            format!("No such payment_intent: '{intent}'"),
+        );
     };
     if amount <= 0 || amount > charged {
         drop(g);
-        return error(&inner, StatusCode::BAD_REQUEST, "Refund amount is greater than charge".into());
+        return error(
+            &inner,
+            StatusCode::BAD_REQUEST,
+            "Refund amount is greater than charge".into(),
+        );
     }
     g.counter += 1;
-    let status = if g.refund_status.is_empty() { "succeeded".to_string() } else { g.refund_status.clone() };
+    let status = if g.refund_status.is_empty() {
+        "succeeded".to_string()
+    } else {
+        g.refund_status.clone()
+    };
     let reply = json!({"id": format!("re_fake{:08}", g.counter), "object": "refund", "amount": amount,
                        "payment_intent": intent, "status": status});
     g.replies.insert(key.clone(), (form.clone(), reply.clone()));

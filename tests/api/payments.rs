@@ -66,7 +66,14 @@ impl World {
 
     /// A booking row as the bookings module would have it (total in major units).
     async fn booking(&self, status: &str, total: i64) -> String {
-        booking_row(&self.s, &self.customer.id, Some(&self.technician.id), status, total).await
+        booking_row(
+            &self.s,
+            &self.customer.id,
+            Some(&self.technician.id),
+            status,
+            total,
+        )
+        .await
     }
 
     async fn set_booking_status(&self, booking: &str, status: &str) {
@@ -97,7 +104,12 @@ impl World {
     }
 
     async fn post_with(&self, path: &str, token: &str, body: Value, key: Option<&str>) -> Answer {
-        let mut req = self.s.client.post(self.s.url(path)).bearer_auth(token).json(&body);
+        let mut req = self
+            .s
+            .client
+            .post(self.s.url(path))
+            .bearer_auth(token)
+            .json(&body);
         if let Some(k) = key {
             req = req.header("Idempotency-Key", k);
         }
@@ -154,7 +166,11 @@ impl World {
     }
 
     async fn wallet(&self, user: &TestUser) -> Value {
-        self.s.get("/api/v1/wallet", Some(&user.token)).await.expect(200)["wallet"].clone()
+        self.s
+            .get("/api/v1/wallet", Some(&user.token))
+            .await
+            .expect(200)["wallet"]
+            .clone()
     }
 
     async fn pay_wallet(&self, user: &TestUser, booking: &str, amount: Value) -> Answer {
@@ -169,7 +185,10 @@ impl World {
 
     async fn tx(&self, id: &str) -> Value {
         self.s
-            .get(&format!("/api/v1/transactions/{id}"), Some(&self.admin.token))
+            .get(
+                &format!("/api/v1/transactions/{id}"),
+                Some(&self.admin.token),
+            )
             .await
             .expect(200)["transaction"]
             .clone()
@@ -217,7 +236,13 @@ async fn answer(req: reqwest::RequestBuilder) -> Answer {
 }
 
 /// Inserts a booking row (the V4 columns) directly.
-async fn booking_row(s: &TestServer, customer: &str, technician: Option<&str>, status: &str, total: i64) -> String {
+async fn booking_row(
+    s: &TestServer,
+    customer: &str,
+    technician: Option<&str>,
+    status: &str,
+    total: i64,
+) -> String {
     let id = baitech::ids::new_id();
     let (i, c, t, st) = (
         id.clone(),
@@ -266,7 +291,8 @@ async fn account_balance(s: &TestServer, key: &str) -> i64 {
 async fn webhook_outcomes(s: &TestServer, provider: &str) -> Vec<String> {
     let p = provider.to_string();
     s.query(move |c| {
-        let mut stmt = c.prepare("SELECT outcome FROM payment_webhooks WHERE provider = ?1 ORDER BY id")?;
+        let mut stmt =
+            c.prepare("SELECT outcome FROM payment_webhooks WHERE provider = ?1 ORDER BY id")?;
         let rows = stmt.query_map([&p], |r| r.get(0))?;
         rows.collect()
     })
@@ -274,7 +300,10 @@ async fn webhook_outcomes(s: &TestServer, provider: &str) -> Vec<String> {
 }
 
 fn field_of(body: &Value) -> String {
-    body["errors"][0]["field"].as_str().unwrap_or("").to_string()
+    body["errors"][0]["field"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 // ---------------------------------------------------------------- signature
@@ -286,15 +315,24 @@ fn stripe_signature_matches_an_independently_computed_vector() {
     let v1 = "a1105bfc524bfe0dccd23464348a2e2efb93c72756e87f1692801cda56ca6e7b";
     let header = format!("t=1700000000,v1={v1}");
     let verify = baitech::providers::stripe::verify_signature;
-    assert_eq!(verify(&header, body, "whsec_test_secret", 1_700_000_010, 300), Ok(1_700_000_000));
+    assert_eq!(
+        verify(&header, body, "whsec_test_secret", 1_700_000_010, 300),
+        Ok(1_700_000_000)
+    );
     assert_eq!(
         baitech::providers::stripe::signature_header("whsec_test_secret", 1_700_000_000, body),
         header
     );
     let rolled = format!("t=1700000000,v1={},v1={v1}", "ab".repeat(32));
     assert!(verify(&rolled, body, "whsec_test_secret", 1_700_000_000, 300).is_ok());
-    assert!(verify(&header, body, "whsec_test_secret", 1_700_000_301, 300).is_err(), "stale");
-    assert!(verify(&header, b"{}", "whsec_test_secret", 1_700_000_000, 300).is_err(), "tampered");
+    assert!(
+        verify(&header, body, "whsec_test_secret", 1_700_000_301, 300).is_err(),
+        "stale"
+    );
+    assert!(
+        verify(&header, b"{}", "whsec_test_secret", 1_700_000_000, 300).is_err(),
+        "tampered"
+    );
 }
 
 // ---------------------------------------------------------------- M-Pesa
@@ -303,16 +341,21 @@ fn stripe_signature_matches_an_independently_computed_vector() {
 async fn mpesa_topup_sends_an_exact_stk_push_and_only_a_verified_callback_credits_once() {
     let w = World::start().await;
     let c = &w.customer;
-    let res = w
-        .s
-        .post(
+    let res =
+        w.s.post(
             "/api/v1/transactions",
             Some(&c.token),
             json!({"type": "wallet_topup", "amount": 1500, "gateway": "mpesa"}),
         )
         .await
         .expect(201);
-    for k in ["success", "message", "transaction", "checkoutRequestID", "merchantRequestID"] {
+    for k in [
+        "success",
+        "message",
+        "transaction",
+        "checkoutRequestID",
+        "merchantRequestID",
+    ] {
         assert!(res.get(k).is_some(), "missing {k}: {res}");
     }
     let t = &res["transaction"];
@@ -330,7 +373,10 @@ async fn mpesa_topup_sends_an_exact_stk_push_and_only_a_verified_callback_credit
     assert_eq!(pushes.len(), 1);
     let p = &pushes[0];
     assert_eq!(p["Amount"], 1500);
-    assert_eq!(p["PhoneNumber"], json!(e164(&c.phone).trim_start_matches('+')));
+    assert_eq!(
+        p["PhoneNumber"],
+        json!(e164(&c.phone).trim_start_matches('+'))
+    );
     assert_eq!(
         p["CallBackURL"],
         json!(format!("{}{}", w.s.base, w.callback_path()))
@@ -353,9 +399,8 @@ async fn mpesa_topup_sends_an_exact_stk_push_and_only_a_verified_callback_credit
 
     let phone = msisdn_number(c);
     // Wrong secret path: refused, nothing stored.
-    let wrong = w
-        .s
-        .post(
+    let wrong =
+        w.s.post(
             "/api/v1/transactions/webhook/mpesa/not-the-secret",
             None,
             fake_daraja::stk_success(&merchant1, &checkout1, json!(1500), "QWE1234567", phone),
@@ -367,8 +412,20 @@ async fn mpesa_topup_sends_an_exact_stk_push_and_only_a_verified_callback_credit
     // Wrong amount, unknown checkout, mismatched merchant id: kept for review, nothing moves.
     for body in [
         fake_daraja::stk_success(&merchant1, &checkout1, json!(15), "QWE1234567", phone),
-        fake_daraja::stk_success(&merchant1, "ws_CO_unknown", json!(1500), "QWE1234567", phone),
-        fake_daraja::stk_success("other-merchant", &checkout1, json!(1500), "QWE1234567", phone),
+        fake_daraja::stk_success(
+            &merchant1,
+            "ws_CO_unknown",
+            json!(1500),
+            "QWE1234567",
+            phone,
+        ),
+        fake_daraja::stk_success(
+            "other-merchant",
+            &checkout1,
+            json!(1500),
+            "QWE1234567",
+            phone,
+        ),
         json!({"Body": {"nothing": true}}),
     ] {
         let ack = w.mpesa_callback(&body).await.expect(200);
@@ -402,20 +459,37 @@ async fn mpesa_topup_sends_an_exact_stk_push_and_only_a_verified_callback_credit
     assert_eq!(ack["ResultCode"], 0);
     assert_eq!(w.wallet(c).await["balance"], 1500);
     // The same receipt offered for the second top-up is refused.
-    w.mpesa_callback(&fake_daraja::stk_success(&merchant2, &checkout2, json!(700), "QWE1234567", phone))
-        .await
-        .expect(200);
+    w.mpesa_callback(&fake_daraja::stk_success(
+        &merchant2,
+        &checkout2,
+        json!(700),
+        "QWE1234567",
+        phone,
+    ))
+    .await
+    .expect(200);
     assert_eq!(w.tx(&tx2).await["status"], "processing");
     // STK Query does not confirm: nothing moves.
     w.daraja.set_query_result("1032");
-    w.mpesa_callback(&fake_daraja::stk_success(&merchant2, &checkout2, json!(700), "RTY7654321", phone))
-        .await
-        .expect(200);
+    w.mpesa_callback(&fake_daraja::stk_success(
+        &merchant2,
+        &checkout2,
+        json!(700),
+        "RTY7654321",
+        phone,
+    ))
+    .await
+    .expect(200);
     assert_eq!(w.tx(&tx2).await["status"], "processing");
     // A cancellation callback marks it cancelled.
-    w.mpesa_callback(&fake_daraja::stk_failure(&merchant2, &checkout2, 1032, "Request cancelled by user"))
-        .await
-        .expect(200);
+    w.mpesa_callback(&fake_daraja::stk_failure(
+        &merchant2,
+        &checkout2,
+        1032,
+        "Request cancelled by user",
+    ))
+    .await
+    .expect(200);
     let cancelled = w.tx(&tx2).await;
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(cancelled["failureReason"], "Request cancelled by user");
@@ -423,7 +497,11 @@ async fn mpesa_topup_sends_an_exact_stk_push_and_only_a_verified_callback_credit
     assert_eq!(w.wallet(c).await["balance"], 1500);
     let outcomes = webhook_outcomes(&w.s, "mpesa_stk").await;
     assert_eq!(outcomes.iter().filter(|o| *o == "processed").count(), 2);
-    assert!(w.daraja.violations().is_empty(), "{:?}", w.daraja.violations());
+    assert!(
+        w.daraja.violations().is_empty(),
+        "{:?}",
+        w.daraja.violations()
+    );
     assert_eq!(account_balance(&w.s, "clearing:mpesa:KES").await, -150_000);
     w.assert_ledger_ok().await;
 }
@@ -445,7 +523,11 @@ async fn offline_without_credentials_payments_go_to_the_outbox_and_stay_pending(
     let id = res["transaction"]["_id"].as_str().unwrap().to_string();
     assert_eq!(res["transaction"]["status"], "pending");
     assert_eq!(res["checkoutRequestID"], json!(format!("offline-{id}")));
-    let file = s.dir.path().join("outbox").join(format!("mpesa-stkpush-{id}.json"));
+    let file = s
+        .dir
+        .path()
+        .join("outbox")
+        .join(format!("mpesa-stkpush-{id}.json"));
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(written["body"]["Amount"], 2000);
     let res = s
@@ -473,9 +555,13 @@ async fn offline_without_credentials_payments_go_to_the_outbox_and_stay_pending(
     );
     let offline = format!("offline-{id}");
     let cb = fake_daraja::stk_success(&offline, &offline, json!(2000), "OFF0000001", 254712345678);
-    s.post(&format!("/api/v1/transactions/webhook/mpesa/{secret}"), None, cb)
-        .await
-        .expect(200);
+    s.post(
+        &format!("/api/v1/transactions/webhook/mpesa/{secret}"),
+        None,
+        cb,
+    )
+    .await
+    .expect(200);
     let t = s
         .get(&format!("/api/v1/transactions/{id}"), Some(&customer.token))
         .await
@@ -492,13 +578,21 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
     let booking = w.booking("accepted", 5000).await;
     let body = json!({"booking": booking, "amount": 5000, "gateway": "stripe", "description": "Fix the sink"});
     let first = w
-        .post_with("/api/v1/transactions", &w.customer.token, body.clone(), Some("pay-1"))
+        .post_with(
+            "/api/v1/transactions",
+            &w.customer.token,
+            body.clone(),
+            Some("pay-1"),
+        )
         .await;
     assert!(first.headers.get("idempotent-replayed").is_none());
     let first = first.expect(201);
     let id = first["transaction"]["_id"].as_str().unwrap().to_string();
     let intent = first["paymentIntentId"].as_str().unwrap().to_string();
-    assert_eq!(first["clientSecret"], json!(format!("{intent}_secret_fake")));
+    assert_eq!(
+        first["clientSecret"],
+        json!(format!("{intent}_secret_fake"))
+    );
     assert_eq!(first["transaction"]["status"], "processing");
     assert_eq!(first["transaction"]["amount"]["platformFee"], 500);
     assert_eq!(first["transaction"]["amount"]["net"], 4500);
@@ -514,22 +608,31 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
 
     // Idempotency-Key: same key and body replay; another body is a 409.
     let replay = w
-        .post_with("/api/v1/transactions", &w.customer.token, body.clone(), Some("pay-1"))
+        .post_with(
+            "/api/v1/transactions",
+            &w.customer.token,
+            body.clone(),
+            Some("pay-1"),
+        )
         .await;
     assert_eq!(replay.headers.get("idempotent-replayed").unwrap(), "true");
     assert_eq!(replay.expect(201), first);
     let mut other = body.clone();
     other["amount"] = json!(4000);
     let conflict = w
-        .post_with("/api/v1/transactions", &w.customer.token, other, Some("pay-1"))
+        .post_with(
+            "/api/v1/transactions",
+            &w.customer.token,
+            other,
+            Some("pay-1"),
+        )
         .await
         .expect(409);
     assert_eq!(conflict["success"], false);
     assert_eq!(w.stripe.seen("/v1/payment_intents").len(), 1);
-    let count: i64 = w
-        .s
-        .query(|c| c.query_row("SELECT COUNT(*) FROM transactions", [], |r| r.get(0)))
-        .await;
+    let count: i64 =
+        w.s.query(|c| c.query_row("SELECT COUNT(*) FROM transactions", [], |r| r.get(0)))
+            .await;
     assert_eq!(count, 1);
 
     let succeeded = fake_stripe::event(
@@ -542,9 +645,18 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
     let tampered_body = succeeded.replace("500000", "500001");
     for (body, sig) in [
         (succeeded.clone(), String::new()),
-        (tampered_body.clone(), fake_stripe::sign(fake_stripe::WEBHOOK_SECRET, now, &succeeded)),
-        (succeeded.clone(), fake_stripe::sign(fake_stripe::WEBHOOK_SECRET, now - 301, &succeeded)),
-        (succeeded.clone(), fake_stripe::sign("whsec_someone_else", now, &succeeded)),
+        (
+            tampered_body.clone(),
+            fake_stripe::sign(fake_stripe::WEBHOOK_SECRET, now, &succeeded),
+        ),
+        (
+            succeeded.clone(),
+            fake_stripe::sign(fake_stripe::WEBHOOK_SECRET, now - 301, &succeeded),
+        ),
+        (
+            succeeded.clone(),
+            fake_stripe::sign("whsec_someone_else", now, &succeeded),
+        ),
         (succeeded.clone(), "t=abc,v1=00".to_string()),
     ] {
         let res = w.stripe_webhook_signed(&body, &sig).await.expect(400);
@@ -568,8 +680,14 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
     assert_eq!(held["status"], "completed");
     assert_eq!(held["escrow"]["held"], true);
     assert!(held["escrow"]["heldAt"].is_string());
-    assert_eq!(held["stripeDetails"]["chargeId"], json!(format!("ch_{intent}")));
-    assert_eq!(account_balance(&w.s, &format!("escrow:{booking}:KES")).await, 500_000);
+    assert_eq!(
+        held["stripeDetails"]["chargeId"],
+        json!(format!("ch_{intent}"))
+    );
+    assert_eq!(
+        account_balance(&w.s, &format!("escrow:{booking}:KES")).await,
+        500_000
+    );
     // Replay: 200 (Stripe stops retrying), nothing changes.
     let again = w.stripe_webhook(&succeeded).await.expect(200);
     assert_eq!(again["duplicate"], true);
@@ -583,7 +701,10 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
     );
     w.stripe_webhook(&failed).await.expect(200);
     assert_eq!(w.tx(&id).await["status"], "completed");
-    assert_eq!(account_balance(&w.s, &format!("escrow:{booking}:KES")).await, 500_000);
+    assert_eq!(
+        account_balance(&w.s, &format!("escrow:{booking}:KES")).await,
+        500_000
+    );
     assert_eq!(
         webhook_outcomes(&w.s, "stripe").await,
         vec!["review", "processed", "ignored"]
@@ -604,14 +725,22 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
     w.s.get("/api/v1/transactions/not-an-id", Some(&w.customer.token))
         .await
         .expect(404);
-    w.s.get(&format!("/api/v1/transactions/{id}"), None).await.expect(401);
-    let detail = w
-        .s
-        .get(&format!("/api/v1/transactions/{id}"), Some(&w.customer.token))
+    w.s.get(&format!("/api/v1/transactions/{id}"), None)
+        .await
+        .expect(401);
+    let detail =
+        w.s.get(
+            &format!("/api/v1/transactions/{id}"),
+            Some(&w.customer.token),
+        )
         .await
         .expect(200);
     assert!(detail["transaction"]["payer"]["phoneNumber"].is_string());
-    assert!(w.stripe.violations().is_empty(), "{:?}", w.stripe.violations());
+    assert!(
+        w.stripe.violations().is_empty(),
+        "{:?}",
+        w.stripe.violations()
+    );
     w.assert_ledger_ok().await;
 }
 
@@ -619,9 +748,8 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
 async fn a_payment_reported_failed_then_paid_is_kept() {
     let w = World::start().await;
     let booking = w.booking("accepted", 0).await;
-    let res = w
-        .s
-        .post(
+    let res =
+        w.s.post(
             "/api/v1/transactions",
             Some(&w.customer.token),
             json!({"booking": booking, "amount": 99.99, "gateway": "card"}),
@@ -649,7 +777,10 @@ async fn a_payment_reported_failed_then_paid_is_kept() {
     );
     w.stripe_webhook(&ok).await.expect(200);
     assert_eq!(w.tx(&id).await["status"], "completed");
-    assert_eq!(account_balance(&w.s, &format!("escrow:{booking}:KES")).await, 9999);
+    assert_eq!(
+        account_balance(&w.s, &format!("escrow:{booking}:KES")).await,
+        9999
+    );
     w.assert_ledger_ok().await;
 }
 
@@ -704,18 +835,27 @@ async fn wallet_payment_lands_in_escrow_and_release_pays_the_technician_less_the
         )
         .await
         .expect(403);
-    assert_eq!(tech_try["message"], "Not authorized to create payment for this booking");
+    assert_eq!(
+        tech_try["message"],
+        "Not authorized to create payment for this booking"
+    );
     // A stranger cannot pay for someone else's booking (it does not exist for them).
     let stranger = w.s.register("customer").await;
-    w.pay_wallet(&stranger, &booking, json!(1)).await.expect(404);
+    w.pay_wallet(&stranger, &booking, json!(1))
+        .await
+        .expect(404);
 
     // Release: admins only.
     let path = format!("/api/v1/transactions/{id}/release-escrow");
     w.s.post(&path, Some(&c.token), json!({})).await.expect(403);
     w.s.post(&path, Some(&t.token), json!({})).await.expect(403);
-    w.s.post("/api/v1/transactions/0123456789abcdef01234567/release-escrow", Some(&a.token), json!({}))
-        .await
-        .expect(404);
+    w.s.post(
+        "/api/v1/transactions/0123456789abcdef01234567/release-escrow",
+        Some(&a.token),
+        json!({}),
+    )
+    .await
+    .expect(404);
     let released = w.s.post(&path, Some(&a.token), json!({})).await.expect(200);
     assert_eq!(released["message"], "Escrow released successfully");
     let r = &released["transaction"];
@@ -727,9 +867,12 @@ async fn wallet_payment_lands_in_escrow_and_release_pays_the_technician_less_the
     assert_eq!(r["amount"]["net"], 4500);
     let again = w.s.post(&path, Some(&a.token), json!({})).await.expect(409);
     assert_eq!(again["message"], "Escrow already released");
-    let refund = w
-        .s
-        .post(&format!("/api/v1/transactions/{id}/refund"), Some(&a.token), json!({"reason": "late"}))
+    let refund =
+        w.s.post(
+            &format!("/api/v1/transactions/{id}/refund"),
+            Some(&a.token),
+            json!({"reason": "late"}),
+        )
         .await
         .expect(409);
     assert!(refund["message"].as_str().unwrap().contains("released"));
@@ -740,50 +883,95 @@ async fn wallet_payment_lands_in_escrow_and_release_pays_the_technician_less_the
     assert_eq!(tw["postings"][0]["direction"], "credit");
     assert_eq!(tw["postings"][0]["transaction"], json!(id));
     assert_eq!(account_balance(&w.s, "revenue:KES").await, 50_000);
-    assert_eq!(account_balance(&w.s, &format!("escrow:{booking}:KES")).await, 0);
+    assert_eq!(
+        account_balance(&w.s, &format!("escrow:{booking}:KES")).await,
+        0
+    );
     // Top-ups do not use escrow.
     let topup = w.topup_stripe(c, 10).await;
-    let res = w
-        .s
-        .post(&format!("/api/v1/transactions/{topup}/release-escrow"), Some(&a.token), json!({}))
+    let res =
+        w.s.post(
+            &format!("/api/v1/transactions/{topup}/release-escrow"),
+            Some(&a.token),
+            json!({}),
+        )
         .await
         .expect(400);
     assert_eq!(res["message"], "This transaction does not use escrow");
 
     // Stats per role.
-    let cs = w.s.get("/api/v1/transactions/stats", Some(&c.token)).await.expect(200);
+    let cs =
+        w.s.get("/api/v1/transactions/stats", Some(&c.token))
+            .await
+            .expect(200);
     assert_eq!(cs["scope"], "own");
     assert_eq!(cs["spent"], 5000);
     assert_eq!(cs["total"], 3);
-    assert!(cs["stats"].as_array().unwrap().iter().any(|s| s["_id"] == "completed"));
-    let ts = w.s.get("/api/v1/transactions/stats", Some(&t.token)).await.expect(200);
-    assert_eq!((ts["earned"].clone(), ts["fees"].clone(), ts["spent"].clone()), (json!(4500), json!(500), json!(0)));
-    let ads = w.s.get("/api/v1/transactions/stats", Some(&a.token)).await.expect(200);
+    assert!(cs["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["_id"] == "completed"));
+    let ts =
+        w.s.get("/api/v1/transactions/stats", Some(&t.token))
+            .await
+            .expect(200);
+    assert_eq!(
+        (
+            ts["earned"].clone(),
+            ts["fees"].clone(),
+            ts["spent"].clone()
+        ),
+        (json!(4500), json!(500), json!(0))
+    );
+    let ads =
+        w.s.get("/api/v1/transactions/stats", Some(&a.token))
+            .await
+            .expect(200);
     assert_eq!(ads["scope"], "platform");
     assert_eq!(ads["fees"], 500);
     assert_eq!(ads["held"], 0);
-    w.s.get("/api/v1/transactions/stats?currency=XYZ", Some(&a.token)).await.expect(400);
+    w.s.get("/api/v1/transactions/stats?currency=XYZ", Some(&a.token))
+        .await
+        .expect(400);
 
     // Lists and filters.
-    let list = w.s.get("/api/v1/transactions", Some(&c.token)).await.expect(200);
+    let list =
+        w.s.get("/api/v1/transactions", Some(&c.token))
+            .await
+            .expect(200);
     for k in ["success", "count", "total", "page", "pages", "transactions"] {
         assert!(list.get(k).is_some(), "{k}");
     }
     assert_eq!(list["total"], 3);
-    let by_gateway = w
-        .s
-        .get(&format!("/api/v1/transactions?gateway=wallet&booking={booking}&status=completed"), Some(&c.token))
+    let by_gateway =
+        w.s.get(
+            &format!("/api/v1/transactions?gateway=wallet&booking={booking}&status=completed"),
+            Some(&c.token),
+        )
         .await
         .expect(200);
     assert_eq!(by_gateway["total"], 1);
-    assert_eq!(by_gateway["transactions"][0]["booking"]["_id"], json!(booking));
-    assert_eq!(w.s.get("/api/v1/transactions", Some(&stranger.token)).await.expect(200)["total"], 0);
-    assert_eq!(w.s.get("/api/v1/transactions?type=wallet_topup", Some(&a.token)).await.expect(200)["total"], 2);
-    let future = w
-        .s
-        .get("/api/v1/transactions?startDate=2999-01-01", Some(&a.token))
-        .await
-        .expect(200);
+    assert_eq!(
+        by_gateway["transactions"][0]["booking"]["_id"],
+        json!(booking)
+    );
+    assert_eq!(
+        w.s.get("/api/v1/transactions", Some(&stranger.token))
+            .await
+            .expect(200)["total"],
+        0
+    );
+    assert_eq!(
+        w.s.get("/api/v1/transactions?type=wallet_topup", Some(&a.token))
+            .await
+            .expect(200)["total"],
+        2
+    );
+    let future =
+        w.s.get("/api/v1/transactions?startDate=2999-01-01", Some(&a.token))
+            .await
+            .expect(200);
     assert_eq!(future["total"], 0);
     for (q, field) in [
         ("status=bogus", "status"),
@@ -794,7 +982,10 @@ async fn wallet_payment_lands_in_escrow_and_release_pays_the_technician_less_the
         ("sort=$where", "sort"),
         ("limit=1000", "limit"),
     ] {
-        let res = w.s.get(&format!("/api/v1/transactions?{q}"), Some(&c.token)).await.expect(400);
+        let res =
+            w.s.get(&format!("/api/v1/transactions?{q}"), Some(&c.token))
+                .await
+                .expect(400);
         assert_eq!(field_of(&res), field, "{q}");
     }
     w.assert_ledger_ok().await;
@@ -804,44 +995,99 @@ async fn wallet_payment_lands_in_escrow_and_release_pays_the_technician_less_the
 async fn amounts_and_fields_are_validated_naming_the_field() {
     let w = World::start().await;
     let booking = w.booking("accepted", 1000).await;
-    for bad in [json!("abc"), json!(-5), json!(0), json!(1.234), json!(1e12), json!(null), json!([5]), json!("1e3")] {
-        let res = w.pay_wallet(&w.customer, &booking, bad.clone()).await.expect(400);
+    for bad in [
+        json!("abc"),
+        json!(-5),
+        json!(0),
+        json!(1.234),
+        json!(1e12),
+        json!(null),
+        json!([5]),
+        json!("1e3"),
+    ] {
+        let res = w
+            .pay_wallet(&w.customer, &booking, bad.clone())
+            .await
+            .expect(400);
         assert_eq!(field_of(&res), "amount", "{bad}: {res}");
     }
     let cases = [
-        (json!({"booking": booking, "amount": 10.5, "gateway": "mpesa"}), "amount"),
-        (json!({"booking": booking, "amount": 1001, "gateway": "wallet"}), "amount"),
-        (json!({"booking": "nope", "amount": 10, "gateway": "wallet"}), "booking"),
+        (
+            json!({"booking": booking, "amount": 10.5, "gateway": "mpesa"}),
+            "amount",
+        ),
+        (
+            json!({"booking": booking, "amount": 1001, "gateway": "wallet"}),
+            "amount",
+        ),
+        (
+            json!({"booking": "nope", "amount": 10, "gateway": "wallet"}),
+            "booking",
+        ),
         (json!({"amount": 10, "gateway": "wallet"}), "booking"),
-        (json!({"booking": booking, "amount": 10, "gateway": "paypal"}), "gateway"),
-        (json!({"booking": booking, "amount": 10, "gateway": "wallet", "type": "tip"}), "type"),
-        (json!({"type": "wallet_topup", "amount": 10, "gateway": "cash"}), "gateway"),
-        (json!({"booking": booking, "amount": 10, "gateway": "mpesa", "phoneNumber": "+14155550100"}), "phoneNumber"),
-        (json!({"booking": booking, "amount": 10, "gateway": "wallet", "currency": "USD"}), "currency"),
-        (json!({"booking": booking, "amount": 10, "gateway": "wallet", "currency": "ZZZ"}), "currency"),
-        (json!({"booking": 12, "amount": 10, "gateway": "wallet"}), "booking"),
+        (
+            json!({"booking": booking, "amount": 10, "gateway": "paypal"}),
+            "gateway",
+        ),
+        (
+            json!({"booking": booking, "amount": 10, "gateway": "wallet", "type": "tip"}),
+            "type",
+        ),
+        (
+            json!({"type": "wallet_topup", "amount": 10, "gateway": "cash"}),
+            "gateway",
+        ),
+        (
+            json!({"booking": booking, "amount": 10, "gateway": "mpesa", "phoneNumber": "+14155550100"}),
+            "phoneNumber",
+        ),
+        (
+            json!({"booking": booking, "amount": 10, "gateway": "wallet", "currency": "USD"}),
+            "currency",
+        ),
+        (
+            json!({"booking": booking, "amount": 10, "gateway": "wallet", "currency": "ZZZ"}),
+            "currency",
+        ),
+        (
+            json!({"booking": 12, "amount": 10, "gateway": "wallet"}),
+            "booking",
+        ),
     ];
     for (body, field) in cases {
-        let res = w
-            .s
-            .post("/api/v1/transactions", Some(&w.customer.token), body.clone())
+        let res =
+            w.s.post(
+                "/api/v1/transactions",
+                Some(&w.customer.token),
+                body.clone(),
+            )
             .await
             .expect(400);
         assert_eq!(field_of(&res), field, "{body}: {res}");
     }
-    w.s.post("/api/v1/transactions", None, json!({})).await.expect(401);
+    w.s.post("/api/v1/transactions", None, json!({}))
+        .await
+        .expect(401);
     let bad_key = w
-        .post_with("/api/v1/transactions", &w.customer.token, json!({}), Some(&"k".repeat(300)))
+        .post_with(
+            "/api/v1/transactions",
+            &w.customer.token,
+            json!({}),
+            Some(&"k".repeat(300)),
+        )
         .await
         .expect(400);
     assert_eq!(field_of(&bad_key), "Idempotency-Key");
     let cancelled = w.booking("cancelled", 100).await;
-    w.pay_wallet(&w.customer, &cancelled, json!(10)).await.expect(409);
-    w.pay_wallet(&w.customer, "0123456789abcdef01234567", json!(10)).await.expect(404);
-    let count: i64 = w
-        .s
-        .query(|c| c.query_row("SELECT COUNT(*) FROM transactions", [], |r| r.get(0)))
-        .await;
+    w.pay_wallet(&w.customer, &cancelled, json!(10))
+        .await
+        .expect(409);
+    w.pay_wallet(&w.customer, "0123456789abcdef01234567", json!(10))
+        .await
+        .expect(404);
+    let count: i64 =
+        w.s.query(|c| c.query_row("SELECT COUNT(*) FROM transactions", [], |r| r.get(0)))
+            .await;
     assert_eq!(count, 0);
 }
 
@@ -863,7 +1109,8 @@ async fn exactly_one_of_32_concurrent_releases_and_of_32_refunds_succeeds() {
     let refund = format!("/api/v1/transactions/{t2}/refund");
     let (s, token) = (&w.s, &w.admin.token);
     let releases = join_all((0..32).map(|_| s.post(&release, Some(token), json!({})))).await;
-    let refunds = join_all((0..32).map(|_| s.post(&refund, Some(token), json!({"reason": "race"})))).await;
+    let refunds =
+        join_all((0..32).map(|_| s.post(&refund, Some(token), json!({"reason": "race"})))).await;
     for (name, answers) in [("release", releases), ("refund", refunds)] {
         let ok = answers.iter().filter(|a| a.status.as_u16() == 200).count();
         let conflicts = answers.iter().filter(|a| a.status.as_u16() == 409).count();
@@ -871,9 +1118,14 @@ async fn exactly_one_of_32_concurrent_releases_and_of_32_refunds_succeeds() {
     }
     assert_eq!(w.wallet(&w.technician).await["balance"], 540);
     assert_eq!(w.wallet(&w.customer).await["balance"], 1_400);
-    let refunds: i64 = w
-        .s
-        .query(|c| c.query_row("SELECT COUNT(*) FROM transactions WHERE type = 'refund'", [], |r| r.get(0)))
+    let refunds: i64 =
+        w.s.query(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM transactions WHERE type = 'refund'",
+                [],
+                |r| r.get(0),
+            )
+        })
         .await;
     assert_eq!(refunds, 1);
     let refunded = w.tx(&t2).await;
@@ -898,24 +1150,41 @@ async fn refunds_go_back_through_the_gateway_or_to_the_wallet_in_full_or_in_part
         .unwrap()
         .to_string();
     let refund = |id: &str| format!("/api/v1/transactions/{id}/refund");
-    w.s.post(&refund(&p1), Some(&c.token), json!({"reason": "x"})).await.expect(403);
-    let res = w.s.post(&refund(&p1), Some(&a.token), json!({})).await.expect(400);
+    w.s.post(&refund(&p1), Some(&c.token), json!({"reason": "x"}))
+        .await
+        .expect(403);
+    let res =
+        w.s.post(&refund(&p1), Some(&a.token), json!({}))
+            .await
+            .expect(400);
     assert_eq!(field_of(&res), "reason");
-    let res = w
-        .s
-        .post(&refund(&p1), Some(&a.token), json!({"reason": "x", "amount": 5000.01}))
+    let res =
+        w.s.post(
+            &refund(&p1),
+            Some(&a.token),
+            json!({"reason": "x", "amount": 5000.01}),
+        )
         .await
         .expect(400);
-    assert_eq!(res["message"], "Validation failed: Refund amount exceeds transaction amount");
-    let res = w
-        .s
-        .post(&refund(&p1), Some(&a.token), json!({"reason": "x", "refundTo": "moon"}))
+    assert_eq!(
+        res["message"],
+        "Validation failed: Refund amount exceeds transaction amount"
+    );
+    let res =
+        w.s.post(
+            &refund(&p1),
+            Some(&a.token),
+            json!({"reason": "x", "refundTo": "moon"}),
+        )
         .await
         .expect(400);
     assert_eq!(field_of(&res), "refundTo");
-    let partial = w
-        .s
-        .post(&refund(&p1), Some(&a.token), json!({"reason": "Only half done", "amount": 1000}))
+    let partial =
+        w.s.post(
+            &refund(&p1),
+            Some(&a.token),
+            json!({"reason": "Only half done", "amount": 1000}),
+        )
         .await
         .expect(200);
     assert_eq!(partial["message"], "Refund processed successfully");
@@ -929,9 +1198,12 @@ async fn refunds_go_back_through_the_gateway_or_to_the_wallet_in_full_or_in_part
     assert_eq!(partial["refundTransaction"]["status"], "completed");
     assert_eq!(partial["refundTransaction"]["parentTransaction"], json!(p1));
     assert_eq!(w.wallet(c).await["balance"], 1000);
-    let released = w
-        .s
-        .post(&format!("/api/v1/transactions/{p1}/release-escrow"), Some(&a.token), json!({}))
+    let released =
+        w.s.post(
+            &format!("/api/v1/transactions/{p1}/release-escrow"),
+            Some(&a.token),
+            json!({}),
+        )
         .await
         .expect(200);
     assert_eq!(released["transaction"]["status"], "partially_refunded");
@@ -941,9 +1213,12 @@ async fn refunds_go_back_through_the_gateway_or_to_the_wallet_in_full_or_in_part
     // Full refund of a Stripe payment through the Refunds API, settled by charge.refunded.
     w.stripe.set_refund_status("pending");
     let b2 = w.booking("accepted", 0).await;
-    let res = w
-        .s
-        .post("/api/v1/transactions", Some(&c.token), json!({"booking": b2, "amount": 250, "gateway": "stripe"}))
+    let res =
+        w.s.post(
+            "/api/v1/transactions",
+            Some(&c.token),
+            json!({"booking": b2, "amount": 250, "gateway": "stripe"}),
+        )
         .await
         .expect(201);
     let p2 = res["transaction"]["_id"].as_str().unwrap().to_string();
@@ -955,40 +1230,63 @@ async fn refunds_go_back_through_the_gateway_or_to_the_wallet_in_full_or_in_part
     ))
     .await
     .expect(200);
-    let full = w
-        .s
-        .post(&refund(&p2), Some(&a.token), json!({"reason": "No show", "amount": 0}))
+    let full =
+        w.s.post(
+            &refund(&p2),
+            Some(&a.token),
+            json!({"reason": "No show", "amount": 0}),
+        )
         .await
         .expect(200);
     assert_eq!(full["transaction"]["status"], "refunded");
     assert_eq!(full["transaction"]["refund"]["status"], "pending");
-    let child = full["refundTransaction"]["_id"].as_str().unwrap().to_string();
+    let child = full["refundTransaction"]["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(full["refundTransaction"]["paymentMethod"], "stripe");
     assert_eq!(account_balance(&w.s, "payout:stripe:KES").await, 25_000);
-    wait_until("the Stripe refund request", || !w.stripe.seen("/v1/refunds").is_empty()).await;
+    wait_until("the Stripe refund request", || {
+        !w.stripe.seen("/v1/refunds").is_empty()
+    })
+    .await;
     let r = &w.stripe.seen("/v1/refunds")[0];
     assert_eq!(r.get("payment_intent"), Some(intent.as_str()));
     assert_eq!(r.get("amount"), Some("25000"));
     assert_eq!(r.idempotency_key, format!("refund-{child}"));
-    w.wait_tx(&child, "the refund to be processing", |t| t["status"] == "processing").await;
+    w.wait_tx(&child, "the refund to be processing", |t| {
+        t["status"] == "processing"
+    })
+    .await;
     let charge = json!({"id": format!("ch_{intent}"), "object": "charge", "payment_intent": intent,
                         "amount": 25000, "amount_refunded": 25000, "refunded": true});
-    w.stripe_webhook(&fake_stripe::event("evt_refunded", "charge.refunded", charge.clone()))
-        .await
-        .expect(200);
+    w.stripe_webhook(&fake_stripe::event(
+        "evt_refunded",
+        "charge.refunded",
+        charge.clone(),
+    ))
+    .await
+    .expect(200);
     assert_eq!(w.tx(&child).await["status"], "completed");
     assert_eq!(w.tx(&p2).await["refund"]["status"], "completed");
     assert_eq!(account_balance(&w.s, "payout:stripe:KES").await, 0);
     // A refund nobody here issued is only kept for review.
-    w.stripe_webhook(&fake_stripe::event("evt_refunded_2", "charge.refunded", charge))
-        .await
-        .expect(200);
+    w.stripe_webhook(&fake_stripe::event(
+        "evt_refunded_2",
+        "charge.refunded",
+        charge,
+    ))
+    .await
+    .expect(200);
 
     // An M-Pesa payment refunded through B2C; the result callback settles it.
     let b3 = w.booking("accepted", 0).await;
-    let res = w
-        .s
-        .post("/api/v1/transactions", Some(&c.token), json!({"booking": b3, "amount": 300, "gateway": "mpesa"}))
+    let res =
+        w.s.post(
+            "/api/v1/transactions",
+            Some(&c.token),
+            json!({"booking": b3, "amount": 300, "gateway": "mpesa"}),
+        )
         .await
         .expect(201);
     let p3 = res["transaction"]["_id"].as_str().unwrap().to_string();
@@ -996,36 +1294,69 @@ async fn refunds_go_back_through_the_gateway_or_to_the_wallet_in_full_or_in_part
         res["merchantRequestID"].as_str().unwrap().to_string(),
         res["checkoutRequestID"].as_str().unwrap().to_string(),
     );
-    w.mpesa_callback(&fake_daraja::stk_success(&m, &ck, json!(300), "MPR0000001", msisdn_number(c)))
-        .await
-        .expect(200);
+    w.mpesa_callback(&fake_daraja::stk_success(
+        &m,
+        &ck,
+        json!(300),
+        "MPR0000001",
+        msisdn_number(c),
+    ))
+    .await
+    .expect(200);
     assert_eq!(w.tx(&p3).await["escrow"]["held"], true);
-    let res = w
-        .s
-        .post(&refund(&p3), Some(&a.token), json!({"reason": "Duplicate booking"}))
+    let res =
+        w.s.post(
+            &refund(&p3),
+            Some(&a.token),
+            json!({"reason": "Duplicate booking"}),
+        )
         .await
         .expect(200);
-    let child3 = res["refundTransaction"]["_id"].as_str().unwrap().to_string();
+    let child3 = res["refundTransaction"]["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(res["refundTransaction"]["paymentMethod"], "mpesa");
-    wait_until("the B2C refund request", || !w.daraja.b2c_requests().is_empty()).await;
+    wait_until("the B2C refund request", || {
+        !w.daraja.b2c_requests().is_empty()
+    })
+    .await;
     let b2c = &w.daraja.b2c_requests()[0];
     assert_eq!(b2c["OriginatorConversationID"], json!(child3));
     assert_eq!(b2c["Amount"], 300);
     assert_eq!(b2c["PartyB"], json!(msisdn_number(c).to_string()));
-    w.wait_tx(&child3, "the refund payout to be accepted", |t| t["status"] == "processing").await;
+    w.wait_tx(&child3, "the refund payout to be accepted", |t| {
+        t["status"] == "processing"
+    })
+    .await;
     let conversation = w.tx(&child3).await["mpesaDetails"]["conversationId"]
         .as_str()
         .unwrap()
         .to_string();
     let result_path = format!("{}/result", w.callback_path());
-    w.s.post(&result_path, None, fake_daraja::b2c_result(&child3, &conversation, 0, 300, "B2C0000001"))
-        .await
-        .expect(200);
+    w.s.post(
+        &result_path,
+        None,
+        fake_daraja::b2c_result(&child3, &conversation, 0, 300, "B2C0000001"),
+    )
+    .await
+    .expect(200);
     assert_eq!(w.tx(&child3).await["status"], "completed");
-    assert_eq!(w.tx(&child3).await["mpesaDetails"]["mpesaReceiptNumber"], "B2C0000001");
+    assert_eq!(
+        w.tx(&child3).await["mpesaDetails"]["mpesaReceiptNumber"],
+        "B2C0000001"
+    );
     assert_eq!(account_balance(&w.s, "payout:mpesa:KES").await, 0);
-    assert!(w.daraja.violations().is_empty(), "{:?}", w.daraja.violations());
-    assert!(w.stripe.violations().is_empty(), "{:?}", w.stripe.violations());
+    assert!(
+        w.daraja.violations().is_empty(),
+        "{:?}",
+        w.daraja.violations()
+    );
+    assert!(
+        w.stripe.violations().is_empty(),
+        "{:?}",
+        w.stripe.violations()
+    );
     w.assert_ledger_ok().await;
 }
 
@@ -1044,10 +1375,15 @@ async fn cash_is_recorded_by_the_technician_and_confirmed_by_the_customer() {
         ("stranger records cash", &stranger.token, 404),
     ];
     for (name, token, status) in scenarios {
-        let res = w.s.post("/api/v1/transactions", Some(token), body.clone()).await;
+        let res =
+            w.s.post("/api/v1/transactions", Some(token), body.clone())
+                .await;
         assert_eq!(res.status.as_u16(), status, "{name}: {}", res.body);
     }
-    let recorded = w.s.post("/api/v1/transactions", Some(&t.token), body).await.expect(201);
+    let recorded =
+        w.s.post("/api/v1/transactions", Some(&t.token), body)
+            .await
+            .expect(201);
     let id = recorded["transaction"]["_id"].as_str().unwrap().to_string();
     assert_eq!(recorded["transaction"]["status"], "pending");
     assert_eq!(recorded["transaction"]["payer"]["_id"], json!(c.id));
@@ -1069,16 +1405,29 @@ async fn cash_is_recorded_by_the_technician_and_confirmed_by_the_customer() {
     assert_eq!(account_balance(&w.s, "clearing:cash:KES").await, -300_000);
     // Only cash is confirmed this way.
     let topup = w.topup_stripe(c, 10).await;
-    w.s.post(&format!("/api/v1/transactions/{topup}/confirm"), Some(&c.token), json!({}))
-        .await
-        .expect(400);
+    w.s.post(
+        &format!("/api/v1/transactions/{topup}/confirm"),
+        Some(&c.token),
+        json!({}),
+    )
+    .await
+    .expect(400);
     // Released: the technician keeps the cash; the platform's fee is owed in the cash account.
-    w.s.post(&format!("/api/v1/transactions/{id}/release-escrow"), Some(&a.token), json!({}))
-        .await
-        .expect(200);
+    w.s.post(
+        &format!("/api/v1/transactions/{id}/release-escrow"),
+        Some(&a.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
     let tw = w.wallet(t).await;
     assert_eq!(tw["balance"], 0);
-    let kinds: Vec<&str> = tw["postings"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = tw["postings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, vec!["release", "release"]);
     assert_eq!(account_balance(&w.s, "revenue:KES").await, 30_000);
     assert_eq!(account_balance(&w.s, "clearing:cash:KES").await, -30_000);
@@ -1092,23 +1441,45 @@ async fn withdrawals_pay_out_through_b2c_and_a_failed_payout_returns_to_the_wall
     let w = World::start().await;
     let t = &w.technician;
     w.topup_stripe(t, 2000).await;
-    w.s.post("/api/v1/wallet/withdraw", Some(&w.customer.token), json!({"amount": 100}))
-        .await
-        .expect(403);
+    w.s.post(
+        "/api/v1/wallet/withdraw",
+        Some(&w.customer.token),
+        json!({"amount": 100}),
+    )
+    .await
+    .expect(403);
     for (body, field) in [
         (json!({"amount": 10.5}), "amount"),
         (json!({"amount": 5}), "amount"),
         (json!({"amount": "lots"}), "amount"),
-        (json!({"amount": 100, "phoneNumber": "+14155550100"}), "phoneNumber"),
+        (
+            json!({"amount": 100, "phoneNumber": "+14155550100"}),
+            "phoneNumber",
+        ),
     ] {
-        let res = w.s.post("/api/v1/wallet/withdraw", Some(&t.token), body.clone()).await.expect(400);
+        let res =
+            w.s.post("/api/v1/wallet/withdraw", Some(&t.token), body.clone())
+                .await
+                .expect(400);
         assert_eq!(field_of(&res), field, "{body}");
     }
-    let short = w.s.post("/api/v1/wallet/withdraw", Some(&t.token), json!({"amount": 2001})).await.expect(400);
+    let short =
+        w.s.post(
+            "/api/v1/wallet/withdraw",
+            Some(&t.token),
+            json!({"amount": 2001}),
+        )
+        .await
+        .expect(400);
     assert_eq!(short["message"], "Insufficient wallet balance");
 
     let res = w
-        .post_with("/api/v1/wallet/withdraw", &t.token, json!({"amount": 1500}), Some("wd-1"))
+        .post_with(
+            "/api/v1/wallet/withdraw",
+            &t.token,
+            json!({"amount": 1500}),
+            Some("wd-1"),
+        )
         .await
         .expect(201);
     for k in ["success", "message", "transaction"] {
@@ -1118,17 +1489,28 @@ async fn withdrawals_pay_out_through_b2c_and_a_failed_payout_returns_to_the_wall
     assert_eq!(res["transaction"]["type"], "wallet_withdrawal");
     assert_eq!(res["transaction"]["status"], "pending");
     let replay = w
-        .post_with("/api/v1/wallet/withdraw", &t.token, json!({"amount": 1500}), Some("wd-1"))
+        .post_with(
+            "/api/v1/wallet/withdraw",
+            &t.token,
+            json!({"amount": 1500}),
+            Some("wd-1"),
+        )
         .await
         .expect(201);
     assert_eq!(replay["transaction"]["_id"], json!(id));
     assert_eq!(w.wallet(t).await["balance"], 500);
-    w.wait_tx(&id, "the withdrawal to be accepted by Daraja", |t| t["status"] == "processing").await;
+    w.wait_tx(&id, "the withdrawal to be accepted by Daraja", |t| {
+        t["status"] == "processing"
+    })
+    .await;
     let b2c = &w.daraja.b2c_requests()[0];
     assert_eq!(b2c["OriginatorConversationID"], json!(id));
     assert_eq!(b2c["Amount"], 1500);
     assert_eq!(b2c["PartyB"], json!(msisdn_number(t).to_string()));
-    let conversation = w.tx(&id).await["mpesaDetails"]["conversationId"].as_str().unwrap().to_string();
+    let conversation = w.tx(&id).await["mpesaDetails"]["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let result = format!("{}/result", w.callback_path());
     // Wrong secret, wrong conversation, wrong amount: nothing moves.
     w.s.post(
@@ -1141,9 +1523,18 @@ async fn withdrawals_pay_out_through_b2c_and_a_failed_payout_returns_to_the_wall
     for body in [
         fake_daraja::b2c_result(&id, "AG_other", 0, 1500, "WD00000001"),
         fake_daraja::b2c_result(&id, &conversation, 0, 15, "WD00000001"),
-        fake_daraja::b2c_result("0123456789abcdef01234567", &conversation, 0, 1500, "WD00000001"),
+        fake_daraja::b2c_result(
+            "0123456789abcdef01234567",
+            &conversation,
+            0,
+            1500,
+            "WD00000001",
+        ),
     ] {
-        assert_eq!(w.s.post(&result, None, body).await.expect(200)["ResultCode"], 0);
+        assert_eq!(
+            w.s.post(&result, None, body).await.expect(200)["ResultCode"],
+            0
+        );
     }
     assert_eq!(w.tx(&id).await["status"], "processing");
     let good = fake_daraja::b2c_result(&id, &conversation, 0, 1500, "WD00000001");
@@ -1155,25 +1546,53 @@ async fn withdrawals_pay_out_through_b2c_and_a_failed_payout_returns_to_the_wall
     assert_eq!(account_balance(&w.s, "clearing:mpesa:KES").await, 150_000);
 
     // A failed payout comes back to the wallet.
-    let res = w.s.post("/api/v1/wallet/withdraw", Some(&t.token), json!({"amount": 500})).await.expect(201);
+    let res =
+        w.s.post(
+            "/api/v1/wallet/withdraw",
+            Some(&t.token),
+            json!({"amount": 500}),
+        )
+        .await
+        .expect(201);
     let id2 = res["transaction"]["_id"].as_str().unwrap().to_string();
     assert_eq!(w.wallet(t).await["balance"], 0);
-    w.wait_tx(&id2, "the second withdrawal to be accepted", |t| t["status"] == "processing").await;
-    let conv2 = w.tx(&id2).await["mpesaDetails"]["conversationId"].as_str().unwrap().to_string();
-    w.s.post(&result, None, fake_daraja::b2c_result(&id2, &conv2, 2001, 500, ""))
-        .await
-        .expect(200);
+    w.wait_tx(&id2, "the second withdrawal to be accepted", |t| {
+        t["status"] == "processing"
+    })
+    .await;
+    let conv2 = w.tx(&id2).await["mpesaDetails"]["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.s.post(
+        &result,
+        None,
+        fake_daraja::b2c_result(&id2, &conv2, 2001, 500, ""),
+    )
+    .await
+    .expect(200);
     let failed = w.tx(&id2).await;
     assert_eq!(failed["status"], "failed");
-    assert!(failed["failureReason"].as_str().unwrap().contains("insufficient"));
+    assert!(failed["failureReason"]
+        .as_str()
+        .unwrap()
+        .contains("insufficient"));
     let wallet = w.wallet(t).await;
     assert_eq!(wallet["balance"], 500);
     assert_eq!(wallet["postings"][0]["kind"], "payout_returned");
     // The timeout URL only keeps the notice for review.
-    w.s.post(&format!("{}/timeout", w.callback_path()), None, json!({"Result": {"ResultCode": 1}}))
-        .await
-        .expect(200);
-    assert!(w.daraja.violations().is_empty(), "{:?}", w.daraja.violations());
+    w.s.post(
+        &format!("{}/timeout", w.callback_path()),
+        None,
+        json!({"Result": {"ResultCode": 1}}),
+    )
+    .await
+    .expect(200);
+    assert!(
+        w.daraja.violations().is_empty(),
+        "{:?}",
+        w.daraja.violations()
+    );
     w.assert_ledger_ok().await;
 }
 
@@ -1187,7 +1606,9 @@ async fn booking_events_release_automatically_unless_disputed_and_resolve_disput
     let pay = |b: String, amount: i64| {
         let w = &w;
         async move {
-            w.pay_wallet(&w.customer, &b, json!(amount)).await.expect(201)["transaction"]["_id"]
+            w.pay_wallet(&w.customer, &b, json!(amount))
+                .await
+                .expect(201)["transaction"]["_id"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -1198,18 +1619,27 @@ async fn booking_events_release_automatically_unless_disputed_and_resolve_disput
         w.booking("in_progress", 0).await,
         w.booking("disputed", 0).await,
     );
-    let (t1, t2, t3) = (pay(b1.clone(), 1000).await, pay(b2.clone(), 1000).await, pay(b3.clone(), 1000).await);
+    let (t1, t2, t3) = (
+        pay(b1.clone(), 1000).await,
+        pay(b2.clone(), 1000).await,
+        pay(b3.clone(), 1000).await,
+    );
     let changed = |to: &str| json!({"from": "in_progress", "to": to, "customerId": c.id, "technicianId": t.id});
 
     // Completed: released automatically after the (zero) delay.
     w.set_booking_status(&b1, "completed").await;
-    w.emit("booking.status_changed", &b1, changed("completed")).await;
-    w.wait_tx(&t1, "the automatic release", |t| t["escrow"]["releaseCondition"] == "auto_release").await;
+    w.emit("booking.status_changed", &b1, changed("completed"))
+        .await;
+    w.wait_tx(&t1, "the automatic release", |t| {
+        t["escrow"]["releaseCondition"] == "auto_release"
+    })
+    .await;
     assert_eq!(w.wallet(t).await["balance"], 900);
 
     // Completed, but disputed before the release ran: nothing is released.
     w.set_booking_status(&b2, "disputed").await;
-    w.emit("booking.status_changed", &b2, changed("completed")).await;
+    w.emit("booking.status_changed", &b2, changed("completed"))
+        .await;
     let pattern = format!("%{b2}%");
     let mut ran = false;
     for _ in 0..500 {
@@ -1239,7 +1669,8 @@ async fn booking_events_release_automatically_unless_disputed_and_resolve_disput
         json!({"outcome": "refunded", "refundAmount": 400, "customerId": c.id, "technicianId": t.id}),
     )
     .await;
-    w.wait_tx(&t2, "the dispute refund", |t| t["escrow"]["held"] == false).await;
+    w.wait_tx(&t2, "the dispute refund", |t| t["escrow"]["held"] == false)
+        .await;
     let d = w.tx(&t2).await;
     assert_eq!(d["status"], "partially_refunded");
     assert_eq!(d["refund"]["amount"], 400);
@@ -1261,7 +1692,8 @@ async fn booking_events_release_automatically_unless_disputed_and_resolve_disput
         json!({"outcome": "completed", "refundAmount": null, "customerId": c.id, "technicianId": t.id}),
     )
     .await;
-    w.wait_tx(&t3, "the dispute release", |t| t["escrow"]["held"] == false).await;
+    w.wait_tx(&t3, "the dispute release", |t| t["escrow"]["held"] == false)
+        .await;
     assert_eq!(w.wallet(t).await["balance"], 900 + 540 + 900);
     assert_eq!(w.wallet(c).await["balance"], 400);
     w.assert_ledger_ok().await;
@@ -1271,9 +1703,8 @@ async fn booking_events_release_automatically_unless_disputed_and_resolve_disput
 async fn a_full_dispute_refund_goes_back_through_the_gateway() {
     let w = World::start().await;
     let booking = w.booking("disputed", 0).await;
-    let res = w
-        .s
-        .post(
+    let res =
+        w.s.post(
             "/api/v1/transactions",
             Some(&w.customer.token),
             json!({"booking": booking, "amount": 120, "gateway": "stripe"}),
@@ -1295,10 +1726,17 @@ async fn a_full_dispute_refund_goes_back_through_the_gateway() {
         json!({"outcome": "refunded", "refundAmount": null, "customerId": w.customer.id, "technicianId": w.technician.id}),
     )
     .await;
-    w.wait_tx(&id, "the refund through Stripe", |t| t["refund"]["status"] == "completed").await;
+    w.wait_tx(&id, "the refund through Stripe", |t| {
+        t["refund"]["status"] == "completed"
+    })
+    .await;
     assert_eq!(w.tx(&id).await["status"], "refunded");
     assert_eq!(w.stripe.seen("/v1/refunds")[0].get("amount"), Some("12000"));
-    assert_eq!(w.wallet(&w.customer).await["balance"], 0, "back to the card, not the wallet");
+    assert_eq!(
+        w.wallet(&w.customer).await["balance"],
+        0,
+        "back to the card, not the wallet"
+    );
     w.assert_ledger_ok().await;
 }
 
@@ -1327,7 +1765,10 @@ async fn random_operations_keep_every_ledger_invariant() {
                 let b = &bookings[rng.gen_range(0..bookings.len())];
                 let res = w.pay_wallet(c, b, model_major(amount)).await;
                 if amount <= customer {
-                    let id = res.expect(201)["transaction"]["_id"].as_str().unwrap().to_string();
+                    let id = res.expect(201)["transaction"]["_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
                     customer -= amount;
                     held.push((id, amount));
                 } else {
@@ -1336,9 +1777,13 @@ async fn random_operations_keep_every_ledger_invariant() {
             }
             3 if !held.is_empty() => {
                 let (id, amount) = held.swap_remove(rng.gen_range(0..held.len()));
-                w.s.post(&format!("/api/v1/transactions/{id}/release-escrow"), Some(&a.token), json!({}))
-                    .await
-                    .expect(200);
+                w.s.post(
+                    &format!("/api/v1/transactions/{id}/release-escrow"),
+                    Some(&a.token),
+                    json!({}),
+                )
+                .await
+                .expect(200);
                 technician += amount - (amount * 1000 + 5000) / 10_000;
             }
             4 if !held.is_empty() => {
@@ -1361,15 +1806,38 @@ async fn random_operations_keep_every_ledger_invariant() {
             }
             _ if technician >= 1_000 => {
                 let amount = (technician / 100).min(rng.gen_range(10..200)) * 100;
-                let res = w.s.post("/api/v1/wallet/withdraw", Some(&t.token), json!({"amount": amount / 100})).await;
-                let id = res.expect(201)["transaction"]["_id"].as_str().unwrap().to_string();
+                let res =
+                    w.s.post(
+                        "/api/v1/wallet/withdraw",
+                        Some(&t.token),
+                        json!({"amount": amount / 100}),
+                    )
+                    .await;
+                let id = res.expect(201)["transaction"]["_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 technician -= amount;
-                w.wait_tx(&id, "the payout to be accepted", |t| t["status"] == "processing").await;
-                let conv = w.tx(&id).await["mpesaDetails"]["conversationId"].as_str().unwrap().to_string();
+                w.wait_tx(&id, "the payout to be accepted", |t| {
+                    t["status"] == "processing"
+                })
+                .await;
+                let conv = w.tx(&id).await["mpesaDetails"]["conversationId"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 let ok = rng.gen_bool(0.7);
                 let receipt = format!("P{step:09}");
-                let body = fake_daraja::b2c_result(&id, &conv, if ok { 0 } else { 1 }, (amount / 100) as u64, &receipt);
-                w.s.post(&format!("{}/result", w.callback_path()), None, body).await.expect(200);
+                let body = fake_daraja::b2c_result(
+                    &id,
+                    &conv,
+                    if ok { 0 } else { 1 },
+                    (amount / 100) as u64,
+                    &receipt,
+                );
+                w.s.post(&format!("{}/result", w.callback_path()), None, body)
+                    .await
+                    .expect(200);
                 if !ok {
                     technician += amount;
                 }
@@ -1383,11 +1851,24 @@ async fn random_operations_keep_every_ledger_invariant() {
     w.assert_ledger_ok().await;
     let cw = w.wallet(c).await;
     let tw = w.wallet(t).await;
-    assert_eq!(cw["balance"], baitech::payments::model::major(customer), "customer");
-    assert_eq!(tw["balance"], baitech::payments::model::major(technician), "technician");
-    let escrow: i64 = w
-        .s
-        .query(|c| c.query_row("SELECT COALESCE(SUM(balance_minor), 0) FROM ledger_accounts WHERE kind = 'escrow'", [], |r| r.get(0)))
+    assert_eq!(
+        cw["balance"],
+        baitech::payments::model::major(customer),
+        "customer"
+    );
+    assert_eq!(
+        tw["balance"],
+        baitech::payments::model::major(technician),
+        "technician"
+    );
+    let escrow: i64 =
+        w.s.query(|c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(balance_minor), 0) FROM ledger_accounts WHERE kind = 'escrow'",
+                [],
+                |r| r.get(0),
+            )
+        })
         .await;
     assert_eq!(escrow, held.iter().map(|(_, a)| a).sum::<i64>());
 }
@@ -1399,7 +1880,11 @@ fn model_major(minor: i64) -> Value {
 // ---------------------------------------------------------------- kill -9
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Child(std::process::Child);
@@ -1412,21 +1897,23 @@ impl Drop for Child {
 }
 
 async fn start_binary(dir: &std::path::Path, port: u16, stripe: &FakeStripe) -> Child {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_baitech"))
-        .arg("serve")
-        .env("BAITECH_DATA_DIR", dir)
-        .env("BAITECH_LISTEN", format!("127.0.0.1:{port}"))
-        .env("BAITECH_RATE_LIMITS", "off")
-        .env("BAITECH_LOG_LEVEL", "error")
-        .env("BAITECH_STRIPE_BASE_URL", &stripe.base)
-        .env("BAITECH_STRIPE_SECRET_KEY", fake_stripe::SECRET_KEY)
-        .env("BAITECH_STRIPE_WEBHOOK_SECRET", fake_stripe::WEBHOOK_SECRET)
-        .env_remove("BAITECH_CONFIG")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_baitech"))
+            .arg("serve")
+            .env("BAITECH_DATA_DIR", dir)
+            .env("BAITECH_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BAITECH_RATE_LIMITS", "off")
+            .env("BAITECH_LOG_LEVEL", "error")
+            .env("BAITECH_STRIPE_BASE_URL", &stripe.base)
+            .env("BAITECH_STRIPE_SECRET_KEY", fake_stripe::SECRET_KEY)
+            .env("BAITECH_STRIPE_WEBHOOK_SECRET", fake_stripe::WEBHOOK_SECRET)
+            .env_remove("BAITECH_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let client = reqwest::Client::new();
     for _ in 0..500 {
         if client
@@ -1435,7 +1922,7 @@ async fn start_binary(dir: &std::path::Path, port: u16, stripe: &FakeStripe) -> 
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            return Child(child);
+            return child;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -1466,7 +1953,10 @@ async fn kill_9_during_a_burst_keeps_the_ledger_and_loses_no_webhook() {
                 .json()
                 .await
                 .unwrap();
-            (res["user"]["_id"].as_str().unwrap().to_string(), res["token"].as_str().unwrap().to_string())
+            (
+                res["user"]["_id"].as_str().unwrap().to_string(),
+                res["token"].as_str().unwrap().to_string(),
+            )
         }
     };
     let (customer, token) = register("customer").await;
@@ -1531,7 +2021,12 @@ async fn kill_9_during_a_burst_keeps_the_ledger_and_loses_no_webhook() {
     let mut burst = Vec::new();
     for (i, (_, body)) in events.iter().enumerate() {
         burst.push(tokio::spawn(deliver(body.clone())));
-        let (client, base, token, booking) = (client.clone(), base.clone(), token.clone(), bookings[i % 8].clone());
+        let (client, base, token, booking) = (
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            bookings[i % 8].clone(),
+        );
         burst.push(tokio::spawn(async move {
             client
                 .post(format!("{base}/api/v1/transactions"))
@@ -1549,18 +2044,28 @@ async fn kill_9_during_a_burst_keeps_the_ledger_and_loses_no_webhook() {
         libc::kill(server.0.id() as i32, libc::SIGKILL);
     }
     let _ = server.0.wait();
-    let outcomes: Vec<bool> = join_all(burst).await.into_iter().map(|r| r.unwrap_or(false)).collect();
+    let outcomes: Vec<bool> = join_all(burst)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap_or(false))
+        .collect();
     let acked: Vec<usize> = (0..events.len()).filter(|i| outcomes[2 * i]).collect();
 
     let _server = start_binary(dir.path(), port, &stripe).await;
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     let status = |id: &str| -> String {
-        conn.query_row("SELECT status FROM transactions WHERE id = ?1", [id], |r| r.get(0))
-            .unwrap()
+        conn.query_row("SELECT status FROM transactions WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap()
     };
     for i in &acked {
-        assert_eq!(status(&events[*i].0), "completed", "acknowledged webhook {i} was lost");
+        assert_eq!(
+            status(&events[*i].0),
+            "completed",
+            "acknowledged webhook {i} was lost"
+        );
     }
     // Stripe redelivers everything not acknowledged (and we send the rest again too).
     for (_, body) in &events {
@@ -1576,7 +2081,11 @@ async fn kill_9_during_a_burst_keeps_the_ledger_and_loses_no_webhook() {
         .unwrap();
     assert_eq!(processed, 40, "each event processed exactly once");
     let paid: i64 = conn
-        .query_row("SELECT COALESCE(SUM(gross_minor), 0) FROM transactions WHERE type = 'booking_payment'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COALESCE(SUM(gross_minor), 0) FROM transactions WHERE type = 'booking_payment'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let balance: i64 = conn
         .query_row(
@@ -1592,6 +2101,10 @@ async fn kill_9_during_a_burst_keeps_the_ledger_and_loses_no_webhook() {
         .env_remove("BAITECH_CONFIG")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ledger: ok"));
 }
