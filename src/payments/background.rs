@@ -156,7 +156,7 @@ async fn on_booking_event(state: AppState, event: Event) -> Result<(), String> {
 /// What a payout job learnt from the gateway.
 enum PayoutAnswer {
     Accepted(movements::GatewayRefs),
-    Settled,
+    Settled(movements::GatewayRefs),
     Refused(String),
     Offline,
 }
@@ -242,16 +242,19 @@ async fn payout(state: AppState, job: Job) -> Result<(), String> {
                 idempotency_key: format!("refund-{}", tx.id),
             };
             match client.create_refund(&request).await {
-                Ok(Sent::Live(r)) => match r.status.as_str() {
-                    "succeeded" => PayoutAnswer::Settled,
-                    "failed" | "canceled" => {
-                        PayoutAnswer::Refused(format!("Stripe refund {}", r.status))
-                    }
-                    _ => PayoutAnswer::Accepted(movements::GatewayRefs {
-                        stripe_refund_id: Some(r.id).filter(|s| !s.is_empty()),
+                Ok(Sent::Live(r)) => {
+                    let refs = movements::GatewayRefs {
+                        stripe_refund_id: Some(r.id.clone()).filter(|s| !s.is_empty()),
                         ..Default::default()
-                    }),
-                },
+                    };
+                    match r.status.as_str() {
+                        "succeeded" => PayoutAnswer::Settled(refs),
+                        "failed" | "canceled" => {
+                            PayoutAnswer::Refused(format!("Stripe refund {}", r.status))
+                        }
+                        _ => PayoutAnswer::Accepted(refs),
+                    }
+                }
                 Ok(Sent::Outbox(_)) => PayoutAnswer::Offline,
                 Err(ProviderError::Rejected(m)) => PayoutAnswer::Refused(m),
                 Err(ProviderError::Unavailable(m)) => return Err(m),
@@ -269,7 +272,8 @@ async fn payout(state: AppState, job: Job) -> Result<(), String> {
                 PayoutAnswer::Accepted(refs) => {
                     movements::gateway_accepted(c, &tx.id, &refs)?;
                 }
-                PayoutAnswer::Settled => {
+                PayoutAnswer::Settled(refs) => {
+                    let tx = movements::gateway_accepted(c, &tx.id, &refs)?;
                     let _ = movements::payout_settled(c, &tx, None, None)?;
                 }
                 PayoutAnswer::Refused(reason) => {

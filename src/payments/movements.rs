@@ -280,27 +280,32 @@ pub struct GatewayRefs {
 }
 
 fn store_refs(conn: &Connection, id: &str, refs: &GatewayRefs) -> ApiResult<()> {
-    store::update(
-        conn,
-        id,
-        &[
-            ("mpesa_merchant_request_id", &refs.merchant_request_id),
-            ("mpesa_checkout_request_id", &refs.checkout_request_id),
-            ("stripe_payment_intent_id", &refs.payment_intent_id),
-            ("stripe_client_secret", &refs.client_secret),
-            ("mpesa_conversation_id", &refs.conversation_id),
-            ("stripe_refund_id", &refs.stripe_refund_id),
-            (
-                "external_id",
-                &refs
-                    .checkout_request_id
-                    .clone()
-                    .or_else(|| refs.payment_intent_id.clone())
-                    .or_else(|| refs.conversation_id.clone())
-                    .or_else(|| refs.stripe_refund_id.clone()),
-            ),
-        ],
-    )
+    let given = [
+        ("mpesa_merchant_request_id", &refs.merchant_request_id),
+        ("mpesa_checkout_request_id", &refs.checkout_request_id),
+        ("stripe_payment_intent_id", &refs.payment_intent_id),
+        ("stripe_client_secret", &refs.client_secret),
+        ("mpesa_conversation_id", &refs.conversation_id),
+        ("stripe_refund_id", &refs.stripe_refund_id),
+    ];
+    let mut sets: Vec<store::Set> = given
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(column, v)| (*column, *v as &dyn rusqlite::ToSql))
+        .collect();
+    let external = refs
+        .checkout_request_id
+        .clone()
+        .or_else(|| refs.payment_intent_id.clone())
+        .or_else(|| refs.conversation_id.clone())
+        .or_else(|| refs.stripe_refund_id.clone());
+    if external.is_some() {
+        sets.push(("external_id", &external));
+    }
+    if sets.is_empty() {
+        return Ok(());
+    }
+    store::update(conn, id, &sets)
 }
 
 /// The gateway accepted the request: `processing`, with its references.
@@ -564,10 +569,14 @@ pub fn release(
         .booking_id
         .clone()
         .ok_or_else(|| ApiError::BadRequest("This transaction does not use escrow".into()))?;
-    let technician = find_parties(conn, &booking_id)?
-        .and_then(|b| b.technician_id)
-        .or_else(|| tx.payee_id.clone())
-        .ok_or_else(|| ApiError::Conflict("The booking has no technician to pay".into()))?;
+    // Cash stays with the technician who received it; otherwise the booking's technician now.
+    let current = find_parties(conn, &booking_id)?.and_then(|b| b.technician_id);
+    let technician = if tx.method == Gateway::Cash {
+        tx.payee_id.clone().or(current)
+    } else {
+        current.or_else(|| tx.payee_id.clone())
+    }
+    .ok_or_else(|| ApiError::Conflict("The booking has no technician to pay".into()))?;
     let amount = tx.gross - tx.refunded;
     let fee = platform_fee(amount, fee_policy(config));
     if !store::cas_stage(

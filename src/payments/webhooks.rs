@@ -332,19 +332,29 @@ pub async fn finish_pending(state: &AppState, id: i64) -> ApiResult<()> {
     let body = parse_body(row.raw_body.as_bytes());
     let config = state.config.clone();
     if row.provider == MPESA_B2C {
-        return state
+        let settled = state
             .db
             .write(move |tx| {
-                if store::find_webhook(tx, id)?.is_some_and(|w| w.outcome == "received") {
-                    let result = body.as_ref().and_then(mpesa::parse_b2c_result);
-                    let o = process_b2c(tx, id, result.as_ref())?;
-                    if o.outcome != "received" {
-                        record(tx, MPESA_B2C, id, &o)?;
-                    }
+                if store::find_webhook(tx, id)?.is_none_or(|w| w.outcome != "received") {
+                    return Ok(true);
                 }
-                Ok(())
+                let result = body.as_ref().and_then(mpesa::parse_b2c_result);
+                let o = process_b2c(tx, id, result.as_ref())?;
+                if o.outcome == "received" {
+                    return Ok(false);
+                }
+                record(tx, MPESA_B2C, id, &o)?;
+                Ok(true)
             })
-            .await;
+            .await?;
+        // Still waiting for the payout request to be recorded: the job retries.
+        return if settled {
+            Ok(())
+        } else {
+            Err(ApiError::ServiceUnavailable(
+                "B2C result ahead of its request; retrying".into(),
+            ))
+        };
     }
     let callback = body.as_ref().and_then(mpesa::parse_stk_callback);
     let mut query = None;
