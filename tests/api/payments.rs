@@ -2108,3 +2108,285 @@ async fn kill_9_during_a_burst_keeps_the_ledger_and_loses_no_webhook() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ledger: ok"));
 }
+
+// ---------------------------------------------------------------- property (library level)
+
+/// Thousands of random movements straight through the library (every
+/// gateway, refunds to wallets and gateways, payouts settled and refused,
+/// late failures, refusals that roll back): after each batch the ledger
+/// invariants hold, and every booking's escrow equals what its payments
+/// still hold.
+#[test]
+fn thousands_of_random_movements_keep_the_ledger_and_escrow_consistent() {
+    use baitech::payments::model::{Gateway, TxType};
+    use baitech::payments::movements::{self, Actor, Evidence, PaymentRequest, RefundTo};
+    use baitech::payments::store;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = baitech::db::Db::open(&dir.path().join("baitech.db"), 2).unwrap();
+    let config = baitech::config::Config::for_data_dir(dir.path());
+    let (customers, technicians, bookings) = db
+        .write_blocking(|tx| {
+            let mut ids = Vec::new();
+            for (i, role) in ["customer", "customer", "customer", "technician", "technician"].iter().enumerate() {
+                let a = baitech::auth::store::insert(
+                    tx,
+                    &baitech::auth::store::NewAccount {
+                        email: format!("p{i}@example.com"),
+                        phone: format!("+25471100{i:04}"),
+                        password_hash: "unused".into(),
+                        first_name: "P".into(),
+                        last_name: role.to_string(),
+                        role: baitech::auth::Role::parse(role).unwrap(),
+                        location: None,
+                    },
+                )?;
+                ids.push(a.id);
+            }
+            let mut bookings = Vec::new();
+            for i in 0..12 {
+                let id = baitech::ids::new_id();
+                tx.execute(
+                    "INSERT INTO bookings (id, booking_number, customer_id, technician_id, status, currency, total_amount_minor, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, 'in_progress', 'KES', 0, 1, 1)",
+                    rusqlite::params![id, format!("BKG-P-{i}"), ids[i % 3], ids[3 + i % 2]],
+                )?;
+                bookings.push(id);
+            }
+            Ok((ids[..3].to_vec(), ids[3..].to_vec(), bookings))
+        })
+        .unwrap();
+    let admin = Actor {
+        id: &customers[0],
+        is_admin: true,
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x1ed9e2);
+    let (mut applied, mut refused) = (0, 0);
+    let ids_where = |c: &rusqlite::Connection, sql: &str| -> Vec<String> {
+        let mut stmt = c.prepare(sql).unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    for step in 0..3000 {
+        let op = rng.gen_range(0..10);
+        let pick: usize = rng.gen();
+        let amount = rng.gen_range(1..2_000) * 100
+            + if rng.gen_bool(0.3) {
+                rng.gen_range(0..100)
+            } else {
+                0
+            };
+        let customer = customers[pick % 3].clone();
+        let booking = bookings[pick % bookings.len()].clone();
+        let technician = technicians[pick % 2].clone();
+        let gateway = [Gateway::Mpesa, Gateway::Stripe, Gateway::Cash][pick % 3];
+        let to = if pick % 4 == 0 {
+            RefundTo::Wallet
+        } else {
+            RefundTo::Original
+        };
+        let result = db.write_blocking(|tx| {
+            let held = || ids_where(tx, "SELECT id FROM transactions WHERE stage = 'held' ORDER BY rowid");
+            let nth = |v: Vec<String>| v.get(pick % v.len().max(1)).cloned();
+            match op {
+                0 | 1 => {
+                    let req = PaymentRequest {
+                        kind: TxType::WalletTopup,
+                        method: if op == 0 { Gateway::Stripe } else { Gateway::Mpesa },
+                        booking_id: None,
+                        currency: None,
+                        amount: amount - amount % 100,
+                        description: None,
+                        phone: None,
+                    };
+                    let t = movements::create_payment(tx, &config, Actor { id: &customer, is_admin: false }, &req)?;
+                    let evidence = Evidence::Stripe { charge_id: None, webhook_id: 0 };
+                    movements::confirm_payment(tx, &config, &t, &evidence)?.ok();
+                }
+                2 => {
+                    let req = PaymentRequest {
+                        kind: TxType::BookingPayment,
+                        method: Gateway::Wallet,
+                        booking_id: Some(booking),
+                        currency: None,
+                        amount,
+                        description: None,
+                        phone: None,
+                    };
+                    movements::create_payment(tx, &config, admin, &req)?;
+                }
+                3 => {
+                    let req = PaymentRequest {
+                        kind: TxType::BookingPayment,
+                        method: gateway,
+                        booking_id: Some(booking),
+                        currency: None,
+                        amount: if gateway == Gateway::Mpesa { amount - amount % 100 } else { amount },
+                        description: None,
+                        phone: None,
+                    };
+                    let t = movements::create_payment(tx, &config, admin, &req)?;
+                    if pick % 5 != 0 {
+                        movements::confirm_payment(tx, &config, &t, &Evidence::Cash { confirmed_by: customer.clone() })?.ok();
+                    }
+                }
+                4 => {
+                    if let Some(id) = nth(held()) {
+                        movements::release(tx, &config, &id, "admin", None)?;
+                    }
+                }
+                5 => {
+                    if let Some(id) = nth(held()) {
+                        let part = if pick % 3 == 0 { None } else { Some(amount % 5_000 + 1) };
+                        movements::refund(tx, &id, part, "random", to, None)?;
+                    }
+                }
+                6 => {
+                    movements::withdraw(tx, &technician, amount - amount % 100 + 1_000, "+254711000003")?;
+                }
+                7 | 8 => {
+                    let pending = ids_where(
+                        tx,
+                        "SELECT id FROM transactions WHERE type IN ('wallet_withdrawal', 'refund') AND stage IN ('pending', 'processing') ORDER BY rowid",
+                    );
+                    if let Some(id) = nth(pending) {
+                        let t = store::find(tx, &id)?.unwrap();
+                        if op == 7 {
+                            movements::payout_settled(tx, &t, None, None)?.ok();
+                        } else {
+                            movements::payout_failed(tx, &t, "refused")?.ok();
+                        }
+                    }
+                }
+                _ => {
+                    let pending = ids_where(
+                        tx,
+                        "SELECT id FROM transactions WHERE type IN ('booking_payment', 'wallet_topup') AND stage IN ('pending', 'processing', 'held') ORDER BY rowid",
+                    );
+                    if let Some(id) = nth(pending) {
+                        let t = store::find(tx, &id)?.unwrap();
+                        movements::fail_payment(tx, &t, "failed", "late failure", None)?.ok();
+                    }
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => applied += 1,
+            Err(e @ baitech::error::ApiError::Internal(_)) => panic!("step {step}: {e:?}"),
+            Err(_) => refused += 1,
+        }
+        if step % 500 == 499 {
+            let report = db.read_blocking(ledger::check).unwrap();
+            assert!(report.is_ok(), "after step {step}: {}", report.summary());
+        }
+    }
+    assert!(
+        applied > 1500 && refused > 0,
+        "applied {applied}, refused {refused}"
+    );
+    let report = db.read_blocking(ledger::check).unwrap();
+    assert!(report.is_ok(), "{}", report.summary());
+    assert!(report.postings > 4000, "{}", report.summary());
+    for b in &bookings {
+        let key = format!("escrow:{b}:KES");
+        let (escrow, expected): (i64, i64) = db
+            .read_blocking(|c| {
+                Ok(c.query_row(
+                    "SELECT COALESCE((SELECT balance_minor FROM ledger_accounts WHERE key = ?1), 0),
+                            (SELECT COALESCE(SUM(gross_minor - refunded_minor), 0) FROM transactions
+                              WHERE booking_id = ?2 AND type = 'booking_payment' AND stage = 'held')",
+                    rusqlite::params![key, b],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(escrow, expected, "escrow of {b}");
+    }
+    let in_flight: i64 = db
+        .read_blocking(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT COALESCE(SUM(balance_minor), 0) FROM ledger_accounts WHERE kind = 'payout')
+                      - (SELECT COALESCE(SUM(gross_minor), 0) FROM transactions
+                          WHERE type IN ('wallet_withdrawal', 'refund') AND payment_method != 'wallet' AND stage IN ('pending', 'processing'))",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(
+        in_flight, 0,
+        "payout accounts hold exactly the payouts in flight"
+    );
+}
+
+/// The check itself finds what it must: a drifted balance, an unbalanced
+/// entry, a posting in another currency.
+#[test]
+fn ledger_check_reports_each_kind_of_violation() {
+    use baitech::payments::model::{Gateway, Op};
+    let dir = tempfile::tempdir().unwrap();
+    let db = baitech::db::Db::open(&dir.path().join("baitech.db"), 1).unwrap();
+    db.write_blocking(|tx| {
+        let op = Op::TopUp {
+            gateway: Gateway::Mpesa,
+            user_id: "u1".into(),
+            amount: 500,
+        };
+        ledger::apply(tx, &op, "KES", None)?;
+        ledger::apply(
+            tx,
+            &Op::TopUp {
+                gateway: Gateway::Stripe,
+                user_id: "u1".into(),
+                amount: 7,
+            },
+            "USD",
+            None,
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(db.read_blocking(ledger::check).unwrap().is_ok());
+    let refused = db.write_blocking(|tx| {
+        ledger::apply(
+            tx,
+            &Op::HoldFromWallet {
+                user_id: "u1".into(),
+                booking_id: "b".into(),
+                amount: 501,
+            },
+            "KES",
+            None,
+        )
+    });
+    assert!(
+        matches!(refused, Err(baitech::error::ApiError::BadRequest(m)) if m == "Insufficient wallet balance")
+    );
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE ledger_accounts SET balance_minor = balance_minor + 1 WHERE key = 'wallet:u1:KES'", [])?;
+        tx.execute("INSERT INTO ledger_entries (id, kind, currency, created_at) VALUES (99, 'x', 'KES', 0)", [])?;
+        tx.execute("INSERT INTO ledger_postings (entry_id, account_id, amount_minor, created_at) SELECT 99, id, 3, 0 FROM ledger_accounts WHERE key = 'clearing:mpesa:KES'", [])?;
+        tx.execute("INSERT INTO ledger_postings (entry_id, account_id, amount_minor, created_at) SELECT 1, id, 1, 0 FROM ledger_accounts WHERE key = 'wallet:u1:USD'", [])?;
+        Ok(())
+    })
+    .unwrap();
+    let report = db.read_blocking(ledger::check).unwrap();
+    assert!(!report.is_ok());
+    assert_eq!(report.unbalanced_entries, vec![(1, 1), (99, 3)]);
+    assert_eq!(report.mixed_currency_entries, vec![1]);
+    let mut keys: Vec<&str> = report
+        .mismatched_accounts
+        .iter()
+        .map(|m| m.0.as_str())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        vec!["clearing:mpesa:KES", "wallet:u1:KES", "wallet:u1:USD"]
+    );
+    assert!(report.totals.contains(&("KES".to_string(), 1)));
+    assert!(report.summary().ends_with("ledger: VIOLATED"));
+}
