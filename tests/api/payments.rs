@@ -736,6 +736,27 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
         .await
         .expect(200);
     assert!(detail["transaction"]["payer"]["phoneNumber"].is_string());
+    // After 24 h the key is forgotten: the other body is then a new request.
+    w.s.state
+        .db
+        .write(|tx| {
+            tx.execute("UPDATE payment_idempotency SET expires_at = 0", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut later = body.clone();
+    later["amount"] = json!(10);
+    let fresh = w
+        .post_with(
+            "/api/v1/transactions",
+            &w.customer.token,
+            later,
+            Some("pay-1"),
+        )
+        .await
+        .expect(201);
+    assert_ne!(fresh["transaction"]["_id"], json!(id));
     assert!(
         w.stripe.violations().is_empty(),
         "{:?}",
@@ -1105,6 +1126,27 @@ async fn exactly_one_of_32_concurrent_releases_and_of_32_refunds_succeeds() {
         .as_str()
         .unwrap()
         .to_string();
+    // 8 identical payments at once under one Idempotency-Key: one payment, 8 identical answers.
+    let b3 = w.booking("accepted", 0).await;
+    let same = join_all((0..8).map(|_| {
+        w.post_with(
+            "/api/v1/transactions",
+            &w.customer.token,
+            json!({"booking": b3, "amount": 100, "gateway": "wallet"}),
+            Some("same-key"),
+        )
+    }))
+    .await;
+    let ids: std::collections::HashSet<String> = same
+        .into_iter()
+        .map(|a| {
+            a.expect(201)["transaction"]["_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1);
     let release = format!("/api/v1/transactions/{t1}/release-escrow");
     let refund = format!("/api/v1/transactions/{t2}/refund");
     let (s, token) = (&w.s, &w.admin.token);
@@ -1117,7 +1159,7 @@ async fn exactly_one_of_32_concurrent_releases_and_of_32_refunds_succeeds() {
         assert_eq!((ok, conflicts), (1, 31), "{name}");
     }
     assert_eq!(w.wallet(&w.technician).await["balance"], 540);
-    assert_eq!(w.wallet(&w.customer).await["balance"], 1_400);
+    assert_eq!(w.wallet(&w.customer).await["balance"], 1_300);
     let refunds: i64 =
         w.s.query(|c| {
             c.query_row(
