@@ -25,6 +25,7 @@ pub enum Gateway {
 }
 
 impl Gateway {
+    /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             Gateway::Mpesa => "mpesa",
@@ -61,6 +62,7 @@ pub enum TxType {
 }
 
 impl TxType {
+    /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             TxType::BookingPayment => "booking_payment",
@@ -70,6 +72,7 @@ impl TxType {
         }
     }
 
+    /// The type of a wire name, if we create that type.
     pub fn parse(s: &str) -> Option<TxType> {
         Some(match s {
             "booking_payment" => TxType::BookingPayment,
@@ -470,6 +473,7 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Pending => "pending",
@@ -482,6 +486,7 @@ impl Stage {
         }
     }
 
+    /// The stage of a stored name.
     pub fn parse(s: &str) -> Option<Stage> {
         Some(match s {
             "pending" => Stage::Pending,
@@ -528,6 +533,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The message clients read.
     pub fn message(&self) -> &'static str {
         match self {
             Refusal::AlreadyDone(m) | Refusal::NotAllowed(m) => m,

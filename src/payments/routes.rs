@@ -229,6 +229,7 @@ async fn list_transactions(
 
 // ---------------------------------------------------------------- stats
 
+/// Query of `GET /transactions/stats`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
@@ -702,6 +703,7 @@ async fn mpesa_b2c_timeout(
 
 // ---------------------------------------------------------------- wallet
 
+/// Query of `GET /wallet`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WalletQuery {

@@ -84,6 +84,7 @@ pub struct Amount {
     pub currency: String,
 }
 
+/// M-Pesa references: STK checkout ids, B2C conversation, receipt.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MpesaDetails {
@@ -98,6 +99,7 @@ pub struct MpesaDetails {
     pub result_description: Option<String>,
 }
 
+/// Stripe references of the payment or refund.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StripeDetails {
@@ -118,6 +120,7 @@ pub enum RefundStatus {
     Failed,
 }
 
+/// What was refunded from this payment (total so far, latest refund).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Refund {
@@ -131,6 +134,7 @@ pub struct Refund {
     pub transaction_id: Option<String>,
 }
 
+/// Whether a verified gateway webhook confirmed this transaction.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookData {
@@ -316,6 +320,7 @@ pub struct WalletPosting {
     pub created_at: String,
 }
 
+/// A wallet: balance and one page of its postings.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Wallet {

@@ -30,9 +30,11 @@ use crate::providers::mpesa::{self, StkCallback, StkQueryAnswer};
 use crate::providers::stripe;
 use crate::state::AppState;
 
-/// Provider names as stored.
+/// Provider name of Stripe events, as stored.
 pub const STRIPE: &str = "stripe";
+/// Provider name of Daraja STK Push callbacks.
 pub const MPESA_STK: &str = "mpesa_stk";
+/// Provider name of Daraja B2C results and timeouts.
 pub const MPESA_B2C: &str = "mpesa_b2c";
 
 /// Seconds before the safety-net job re-tries a callback left `received`.

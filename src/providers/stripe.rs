@@ -212,6 +212,7 @@ pub enum SignatureError {
 }
 
 impl SignatureError {
+    /// The message the webhook answers with.
     pub fn message(self) -> &'static str {
         match self {
             SignatureError::Malformed => "Missing or malformed Stripe-Signature header",
