@@ -127,6 +127,8 @@ settings! {
     mpesa_callback_secret: String = "", secret;
     /// Confirm every successful STK Push callback with an STK Query before crediting it.
     mpesa_confirm_with_query: bool = true;
+    /// Seconds after an STK Push with no callback before an STK Query settles it (paid, cancelled or expired).
+    mpesa_reconcile_after_secs: u64 = 180u64;
     /// Shortcode that sends B2C payouts (withdrawals, refunds); the STK shortcode when empty.
     mpesa_b2c_shortcode: String = "";
     /// B2C initiator (API operator) name.

@@ -22,6 +22,8 @@ pub const JOB_AUTO_RELEASE: &str = "payments.auto_release";
 pub const JOB_PAYOUT: &str = "payments.payout";
 /// Finishes an M-Pesa callback that awaits its STK Query (payload `{webhookId}`).
 pub const JOB_WEBHOOK: &str = "payments.webhook";
+/// Settles an STK Push that got no callback, by STK Query (payload `{transactionId}`).
+pub const JOB_STK_RECONCILE: &str = "payments.stk_reconcile";
 /// Deletes expired Idempotency-Keys, hourly.
 pub const JOB_SWEEP: &str = "payments.idempotency_sweep";
 /// The event consumer's name (its cursor).
@@ -35,6 +37,7 @@ pub fn register(jobs: &mut JobRegistry, events: &mut EventBus) {
     jobs.register(JOB_PAYOUT, payout);
     jobs.register(JOB_WEBHOOK, finish_webhook);
     jobs.register(JOB_SWEEP, sweep);
+    jobs.register(JOB_STK_RECONCILE, stk_reconcile);
     events.subscribe(CONSUMER, on_booking_event);
 }
 
@@ -82,6 +85,69 @@ async fn finish_webhook(state: AppState, job: Job) -> Result<(), String> {
         return Ok(());
     };
     webhooks::finish_pending(&state, id)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn stk_reconcile(state: AppState, job: Job) -> Result<(), String> {
+    let Some(id) = text(&job.payload, "transactionId") else {
+        return Ok(());
+    };
+    let lookup = id.clone();
+    let Some(tx) = state
+        .db
+        .read(move |c| store::find(c, &lookup))
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let checkout = match tx.mpesa_checkout_request_id.clone() {
+        Some(c)
+            if matches!(tx.stage, Stage::Pending | Stage::Processing)
+                && !c.starts_with("offline-") =>
+        {
+            c
+        }
+        _ => return Ok(()),
+    };
+    let daraja = mpesa::Daraja {
+        http: &state.http,
+        config: &state.config,
+        tokens: &state.payments.daraja_tokens,
+    };
+    let answer = match daraja.stk_query(&checkout).await {
+        Ok(a) => a,
+        Err(ProviderError::Unavailable(m)) => return Err(m),
+        Err(ProviderError::Rejected(m)) => {
+            tracing::warn!(transaction = %id, error = %m, "STK Query refused; payment left for review");
+            return Ok(());
+        }
+    };
+    let config = state.config.clone();
+    state
+        .db
+        .write(move |c| {
+            let Some(tx) = store::find(c, &id)? else {
+                return Ok(());
+            };
+            if answer.is_paid() {
+                let evidence = movements::Evidence::MpesaQuery {
+                    result_desc: answer.result_desc.clone(),
+                };
+                let _ = movements::confirm_payment(c, &config, &tx, &evidence)?;
+            } else if let Ok(code) = answer.result_code.parse::<i64>() {
+                let status = crate::payments::model::mpesa_failure_status(code);
+                let _ = movements::fail_payment(
+                    c,
+                    &tx,
+                    status,
+                    &answer.result_desc,
+                    Some(&answer.result_code),
+                )?;
+            }
+            Ok(())
+        })
         .await
         .map_err(|e| e.to_string())
 }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::auth::store::Account;
 use crate::auth::Role;
 use crate::error::{ApiError, ApiResult};
+use crate::payments::background::JOB_STK_RECONCILE;
 use crate::payments::document::{transaction_json, Users, View};
 use crate::payments::idempotency::{self, Key, Replayable};
 use crate::payments::model::Gateway;
@@ -105,6 +106,7 @@ pub async fn start(
     };
     let id = tx.id.clone();
     let viewer = user.id.clone();
+    let reconcile_secs = state.config.mpesa_reconcile_after_secs;
     let gateway = if tx.method == Gateway::Mpesa {
         "M-Pesa"
     } else {
@@ -115,7 +117,18 @@ pub async fn start(
         .write(move |c| match answer {
             Ok((live, refs)) => {
                 let tx = if live {
-                    movements::gateway_accepted(c, &id, &refs)?
+                    let tx = movements::gateway_accepted(c, &id, &refs)?;
+                    if tx.method == Gateway::Mpesa {
+                        // Settles it by STK Query should the callback never come.
+                        let after = (reconcile_secs as i64).saturating_mul(1000);
+                        crate::jobs::enqueue(
+                            c,
+                            JOB_STK_RECONCILE,
+                            &json!({"transactionId": tx.id}),
+                            Some(crate::ids::now_ms().saturating_add(after)),
+                        )?;
+                    }
+                    tx
                 } else {
                     movements::gateway_offline(c, &id, &refs)?
                 };

@@ -354,6 +354,11 @@ pub enum Evidence {
     Cash {
         confirmed_by: String,
     },
+    /// No callback came; Daraja's STK Query (our authenticated request)
+    /// says the customer paid.
+    MpesaQuery {
+        result_desc: String,
+    },
 }
 
 /// Money for a pending payment or top-up is verified as received: a
@@ -465,6 +470,15 @@ pub fn confirm_payment(
             conn,
             &tx.id,
             &[("notes", &format!("Cash confirmed by {confirmed_by}"))],
+        )?,
+        Evidence::MpesaQuery { result_desc } => store::update(
+            conn,
+            &tx.id,
+            &[
+                ("mpesa_result_code", &"0"),
+                ("mpesa_result_desc", result_desc),
+                ("notes", &"Confirmed by STK Query; no callback was received"),
+            ],
         )?,
     }
     let done = reload(conn, &tx.id)?;

@@ -506,6 +506,47 @@ async fn mpesa_topup_sends_an_exact_stk_push_and_only_a_verified_callback_credit
     w.assert_ledger_ok().await;
 }
 
+/// No callback ever comes: the STK Query settles the payment either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_stk_push_without_a_callback_is_settled_by_stk_query() {
+    let w = World::start_with(|c| c.mpesa_reconcile_after_secs = 0).await;
+    let topup = |amount: i64| {
+        let w = &w;
+        async move {
+            w.s.post(
+                "/api/v1/transactions",
+                Some(&w.customer.token),
+                json!({"type": "wallet_topup", "amount": amount, "gateway": "mpesa"}),
+            )
+            .await
+            .expect(201)["transaction"]["_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    w.daraja.set_query_result("1037");
+    let expired = topup(100).await;
+    let t = w
+        .wait_tx(&expired, "the unanswered push to expire", |t| {
+            t["status"] != "processing"
+        })
+        .await;
+    assert_eq!(t["status"], "expired");
+    w.daraja.set_query_result("0");
+    let paid = topup(250).await;
+    let t = w
+        .wait_tx(&paid, "the unanswered push to be confirmed", |t| {
+            t["status"] != "processing"
+        })
+        .await;
+    assert_eq!(t["status"], "completed");
+    assert_eq!(t["mpesaDetails"]["resultCode"], "0");
+    assert_eq!(w.wallet(&w.customer).await["balance"], 250);
+    assert_eq!(w.daraja.queries().len(), 2);
+    w.assert_ledger_ok().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_without_credentials_payments_go_to_the_outbox_and_stay_pending() {
     let s = TestServer::start().await;
