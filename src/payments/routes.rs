@@ -465,7 +465,8 @@ async fn get_transaction(
            ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request")),
     responses((status = 200, body = TransactionResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
 async fn release_escrow(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -517,7 +518,8 @@ pub struct RefundBody {
            ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request")),
     responses((status = 200, body = RefundResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
 async fn refund_transaction(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -597,7 +599,8 @@ async fn refund_transaction(
            ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request")),
     responses((status = 200, body = TransactionResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
 async fn confirm_transaction(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -773,6 +776,7 @@ pub struct WithdrawBody {
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request")),
     responses((status = 201, body = TransactionResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
 async fn withdraw(
     State(state): State<AppState>,
