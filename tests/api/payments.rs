@@ -235,7 +235,38 @@ async fn answer(req: reqwest::RequestBuilder) -> Answer {
     }
 }
 
-/// Inserts a booking row (the V4 columns) directly.
+/// Inserts a booking row with only the columns of the bookings contract
+/// (V4), as the bookings module would have it; `total` in minor units.
+/// Every test that needs a booking goes through here, so the tests do not
+/// depend on the bookings routes.
+fn insert_booking(
+    conn: &rusqlite::Connection,
+    customer: &str,
+    technician: Option<&str>,
+    status: &str,
+    total: i64,
+) -> rusqlite::Result<String> {
+    let id = baitech::ids::new_id();
+    let now = baitech::ids::now_ms();
+    conn.execute(
+        "INSERT INTO bookings (id, booking_number, customer_id, technician_id, status, currency, total_amount_minor,
+                               completed_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'KES', ?6, ?7, ?8, ?8)",
+        rusqlite::params![
+            id,
+            format!("BKG-{now}-{}", &id[18..]),
+            customer,
+            technician,
+            status,
+            total,
+            (status == "completed").then_some(now),
+            now
+        ],
+    )?;
+    Ok(id)
+}
+
+/// A booking (total in major units) written through the server's writer.
 async fn booking_row(
     s: &TestServer,
     customer: &str,
@@ -243,37 +274,16 @@ async fn booking_row(
     status: &str,
     total: i64,
 ) -> String {
-    let id = baitech::ids::new_id();
-    let (i, c, t, st) = (
-        id.clone(),
+    let (c, t, st) = (
         customer.to_string(),
         technician.map(String::from),
         status.to_string(),
     );
     s.state
         .db
-        .write(move |tx| {
-            let now = baitech::ids::now_ms();
-            tx.execute(
-                "INSERT INTO bookings (id, booking_number, customer_id, technician_id, status, currency, total_amount_minor,
-                                       completed_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'KES', ?6, ?7, ?8, ?8)",
-                rusqlite::params![
-                    i,
-                    format!("BKG-{now}-{}", &i[18..]),
-                    c,
-                    t,
-                    st,
-                    total * 100,
-                    (st == "completed").then_some(now),
-                    now
-                ],
-            )?;
-            Ok(())
-        })
+        .write(move |tx| Ok(insert_booking(tx, &c, t.as_deref(), &st, total * 100)?))
         .await
-        .unwrap();
-    id
+        .unwrap()
 }
 
 async fn account_balance(s: &TestServer, key: &str) -> i64 {
@@ -2049,16 +2059,7 @@ async fn kill_9_during_a_burst_keeps_the_ledger_and_loses_no_webhook() {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
         (0..8)
-            .map(|i| {
-                let id = baitech::ids::new_id();
-                conn.execute(
-                    "INSERT INTO bookings (id, booking_number, customer_id, technician_id, status, currency, total_amount_minor, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, 'accepted', 'KES', 0, 1, 1)",
-                    rusqlite::params![id, format!("BKG-K-{i}"), customer, technician],
-                )
-                .unwrap();
-                id
-            })
+            .map(|_| insert_booking(&conn, &customer, Some(&technician), "accepted", 0).unwrap())
             .collect()
     };
     // 40 top-ups of KES 100 awaiting their webhooks.
@@ -2211,7 +2212,16 @@ fn thousands_of_random_movements_keep_the_ledger_and_escrow_consistent() {
     let (customers, technicians, bookings) = db
         .write_blocking(|tx| {
             let mut ids = Vec::new();
-            for (i, role) in ["customer", "customer", "customer", "technician", "technician"].iter().enumerate() {
+            for (i, role) in [
+                "customer",
+                "customer",
+                "customer",
+                "technician",
+                "technician",
+            ]
+            .iter()
+            .enumerate()
+            {
                 let a = baitech::auth::store::insert(
                     tx,
                     &baitech::auth::store::NewAccount {
@@ -2228,13 +2238,13 @@ fn thousands_of_random_movements_keep_the_ledger_and_escrow_consistent() {
             }
             let mut bookings = Vec::new();
             for i in 0..12 {
-                let id = baitech::ids::new_id();
-                tx.execute(
-                    "INSERT INTO bookings (id, booking_number, customer_id, technician_id, status, currency, total_amount_minor, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, 'in_progress', 'KES', 0, 1, 1)",
-                    rusqlite::params![id, format!("BKG-P-{i}"), ids[i % 3], ids[3 + i % 2]],
-                )?;
-                bookings.push(id);
+                bookings.push(insert_booking(
+                    tx,
+                    &ids[i % 3],
+                    Some(&ids[3 + i % 2]),
+                    "in_progress",
+                    0,
+                )?);
             }
             Ok((ids[..3].to_vec(), ids[3..].to_vec(), bookings))
         })
