@@ -1,4 +1,4 @@
-//! The `baitech` command line: serve, migrate, config, user, backup, restore, check, openapi, ledger-check.
+//! The `baitech` command line: serve, migrate, config, user, backup, restore, check, openapi.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
