@@ -64,7 +64,6 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         memory_kib: config.argon2_memory_kib,
         iterations: config.argon2_iterations,
     };
-    payments::background::schedule(&db)?;
     let payments = Arc::new(payments::Payments::open(&config)?);
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),

@@ -1,7 +1,7 @@
 //! Payments work done off the request path: the booking-event consumer,
 //! the automatic escrow release, payouts through gateways (withdrawals and
 //! refunds), the re-processing of M-Pesa callbacks awaiting an STK Query,
-//! and the sweep of expired Idempotency-Keys. Every handler is idempotent:
+//! and the STK Query of pushes that got no callback. Every handler is idempotent:
 //! jobs and events are delivered at least once.
 
 use serde_json::{json, Value};
@@ -24,27 +24,16 @@ pub const JOB_PAYOUT: &str = "payments.payout";
 pub const JOB_WEBHOOK: &str = "payments.webhook";
 /// Settles an STK Push that got no callback, by STK Query (payload `{transactionId}`).
 pub const JOB_STK_RECONCILE: &str = "payments.stk_reconcile";
-/// Deletes expired Idempotency-Keys, hourly.
-pub const JOB_SWEEP: &str = "payments.idempotency_sweep";
 /// The event consumer's name (its cursor).
 pub const CONSUMER: &str = "payments";
-
-const HOUR_MS: i64 = 3_600_000;
 
 /// Registers every handler of this module.
 pub fn register(jobs: &mut JobRegistry, events: &mut EventBus) {
     jobs.register(JOB_AUTO_RELEASE, auto_release);
     jobs.register(JOB_PAYOUT, payout);
     jobs.register(JOB_WEBHOOK, finish_webhook);
-    jobs.register(JOB_SWEEP, sweep);
     jobs.register(JOB_STK_RECONCILE, stk_reconcile);
     events.subscribe(CONSUMER, on_booking_event);
-}
-
-/// Queues the first idempotency sweep (later ones reschedule themselves).
-pub fn schedule(db: &crate::db::Db) -> Result<(), String> {
-    db.write_blocking(|tx| crate::jobs::ensure_scheduled(tx, JOB_SWEEP, now_ms() + HOUR_MS))
-        .map_err(|e| e.to_string())
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -65,19 +54,6 @@ async fn auto_release(state: AppState, job: Job) -> Result<(), String> {
         tracing::info!(released, "escrow released automatically");
     }
     Ok(())
-}
-
-async fn sweep(state: AppState, _job: Job) -> Result<(), String> {
-    state
-        .db
-        .write(|tx| {
-            let now = now_ms();
-            store::sweep_idempotency(tx, now)?;
-            crate::jobs::enqueue(tx, JOB_SWEEP, &Value::Null, Some(now + HOUR_MS))?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| e.to_string())
 }
 
 async fn finish_webhook(state: AppState, job: Job) -> Result<(), String> {

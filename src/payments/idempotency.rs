@@ -3,11 +3,12 @@
 //! The same key with the same request (route and body, compared in a
 //! canonical form) replays the first successful response, status and body;
 //! the same key with a different request is a 409. Keys are per user and
-//! kept 24 hours. The key is recorded in the same transaction as the
-//! movement, so a crash can never leave a movement without its key or a key
-//! without its movement. Failed requests are not recorded: they can be
-//! retried with the same key. While a request that calls a gateway is in
-//! flight its key is `pending`, and a concurrent replay is a 409.
+//! kept 24 hours (each recorded key deletes a few expired ones). The key is
+//! recorded in the same transaction as the movement, so a crash can never
+//! leave a movement without its key or a key without its movement. Failed
+//! requests are not recorded: they can be retried with the same key. While
+//! a request that calls a gateway is in flight its key is `pending`, and a
+//! concurrent replay is a 409.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -157,8 +158,9 @@ pub fn reserve(conn: &Connection, key: &Key) -> ApiResult<()> {
     )
 }
 
-/// Records the answer to replay.
+/// Records the answer to replay (and forgets a few expired keys).
 pub fn complete(conn: &Connection, key: &Key, status: u16, body: &Value) -> ApiResult<()> {
+    store::sweep_idempotency(conn, now_ms(), 16)?;
     store::put_idempotency(
         conn,
         &key.user_id,

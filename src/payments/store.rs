@@ -634,10 +634,13 @@ pub fn delete_idempotency(conn: &Connection, user_id: &str, key: &str) -> ApiRes
     Ok(())
 }
 
-/// Deletes expired keys; returns how many.
-pub fn sweep_idempotency(conn: &Connection, now: i64) -> ApiResult<usize> {
-    Ok(conn.execute(
-        "DELETE FROM payment_idempotency WHERE expires_at <= ?1",
-        [now],
-    )?)
+/// Deletes up to `batch` expired keys; returns how many. Called with every
+/// key recorded, so expired keys never pile up and no sweeper job is needed.
+pub fn sweep_idempotency(conn: &Connection, now: i64, batch: i64) -> ApiResult<usize> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM payment_idempotency WHERE rowid IN
+               (SELECT rowid FROM payment_idempotency WHERE expires_at <= ?1 LIMIT ?2)",
+        )?
+        .execute(params![now, batch])?)
 }

@@ -808,6 +808,19 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
         .await
         .expect(201);
     assert_ne!(fresh["transaction"]["_id"], json!(id));
+    let expired: i64 =
+        w.s.query(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM payment_idempotency WHERE expires_at <= ?1",
+                [baitech::ids::now_ms()],
+                |r| r.get(0),
+            )
+        })
+        .await;
+    assert_eq!(
+        expired, 0,
+        "expired keys are swept as new ones are recorded"
+    );
     assert!(
         w.stripe.violations().is_empty(),
         "{:?}",
