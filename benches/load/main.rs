@@ -7,6 +7,7 @@
 
 mod core;
 mod reviews;
+mod payments;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -205,5 +206,6 @@ fn main() {
         );
         core::run().await;
         reviews::run().await;
+        payments::run().await;
     });
 }
