@@ -55,6 +55,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         .map_err(|e| format!("loading the technician index: {e}"))?;
     let mut jobs = JobRegistry::default();
     jobs.register(providers::email::JOB_KIND, providers::email::send);
+    jobs.register(users::store::SCRUB_JOB, users::scrub_job);
     let events = EventBus::default();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -116,6 +117,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(system::routes())
         .nest("/api/v1/auth", auth::routes::routes())
+        .nest("/api/v1/users", users::routes::routes())
 }
 
 /// The OpenAPI document of this build.
