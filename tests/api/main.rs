@@ -7,3 +7,4 @@ mod auth;
 mod cli;
 mod platform;
 mod smtp;
+mod users;
