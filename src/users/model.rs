@@ -301,7 +301,7 @@ pub fn bool_of(v: &Value) -> Option<bool> {
 
 /// Major units (at most two decimals, not negative) to minor units.
 pub fn major_to_minor(amount: f64) -> Option<i64> {
-    if !amount.is_finite() || amount < 0.0 || amount > HOURLY_RATE_MAX {
+    if !amount.is_finite() || !(0.0..=HOURLY_RATE_MAX).contains(&amount) {
         return None;
     }
     let cents = amount * 100.0;
