@@ -102,10 +102,35 @@ const LOAD_SQL: &str =
      WHERE u.role = 'technician' AND u.status = 'active' AND u.deleted_at IS NULL
        AND u.location_lng IS NOT NULL AND u.location_lat IS NOT NULL";
 
+/// [`LOAD_SQL`] with each technician's skills (name, category) beside it.
+const LOAD_ALL_SQL: &str =
+    "SELECT u.id, u.location_lng, u.location_lat, COALESCE(p.availability_status, 'available'),
+        u.rating_avg, COALESCE(p.service_categories, '[]'), s.name, s.category
+     FROM users u LEFT JOIN technician_profiles p ON p.user_id = u.id
+     LEFT JOIN user_skills s ON s.user_id = u.id
+     WHERE u.role = 'technician' AND u.status = 'active' AND u.deleted_at IS NULL
+       AND u.location_lng IS NOT NULL AND u.location_lat IS NOT NULL";
+
+/// Adds `tag` lower-cased unless present.
+fn add_tag(tags: &mut Vec<Box<str>>, tag: &str) {
+    let lower: std::borrow::Cow<str> = if tag.chars().any(char::is_uppercase) {
+        tag.to_lowercase().into()
+    } else {
+        tag.into()
+    };
+    if !tags.iter().any(|x| x.as_ref() == lower.as_ref()) {
+        tags.push(lower.into_owned().into_boxed_str());
+    }
+}
+
 fn point_from_row(r: &rusqlite::Row) -> rusqlite::Result<GeoPoint> {
     let id: String = r.get(0)?;
-    let categories: String = r.get(5)?;
-    let extra: Vec<String> = serde_json::from_str(&categories).unwrap_or_default();
+    let categories = r.get_ref(5)?.as_str().map_err(rusqlite::Error::from)?;
+    let extra: Vec<String> = if categories == "[]" {
+        Vec::new()
+    } else {
+        serde_json::from_str(categories).unwrap_or_default()
+    };
     Ok(GeoPoint {
         id: Arc::from(id.as_str()),
         lng: r.get(1)?,
@@ -122,11 +147,8 @@ fn point_from_row(r: &rusqlite::Row) -> rusqlite::Result<GeoPoint> {
 fn with_skill_tags(mut point: GeoPoint, skills: &[(String, String)]) -> GeoPoint {
     let mut tags: Vec<Box<str>> = std::mem::take(&mut point.tags).into_vec();
     for (name, category) in skills {
-        for t in [name.to_lowercase(), category.to_lowercase()] {
-            if !tags.iter().any(|x| x.as_ref() == t) {
-                tags.push(t.into_boxed_str());
-            }
-        }
+        add_tag(&mut tags, name);
+        add_tag(&mut tags, category);
     }
     point.tags = tags.into_boxed_slice();
     point
@@ -140,29 +162,50 @@ fn entry(point: GeoPoint) -> Entry {
 }
 
 impl GeoIndex {
-    /// Bulk-loads every active technician with a location.
+    /// Bulk-loads every active technician with a location: one pass over
+    /// technicians joined with their skills (a technician's skill rows come
+    /// together, but a technician seen again is merged, not duplicated).
     pub fn load(conn: &Connection) -> ApiResult<GeoIndex> {
-        let mut skills: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        let mut stmt = conn.prepare(
-            "SELECT s.user_id, s.name, s.category FROM user_skills s JOIN users u ON u.id = s.user_id
-             WHERE u.role = 'technician' AND u.status = 'active'",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
-        })?;
-        for row in rows {
-            let (id, name, category) = row?;
-            skills.entry(id).or_default().push((name, category));
+        let mut stmt = conn.prepare(LOAD_ALL_SQL)?;
+        let mut rows = stmt.query([])?;
+        let mut points: Vec<(GeoPoint, Vec<Box<str>>)> = Vec::new();
+        let mut slot_of: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut last: Option<usize> = None;
+        while let Some(r) = rows.next()? {
+            let id: &str = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            let slot = match last.filter(|&i| points[i].0.id.as_ref() == id) {
+                Some(i) => i,
+                None => match slot_of.get(id) {
+                    Some(&i) => i,
+                    None => {
+                        let point = point_from_row(r)?;
+                        let tags = point.tags.to_vec();
+                        points.push((point, tags));
+                        let i = points.len() - 1;
+                        slot_of.insert(points[i].0.id.clone(), i);
+                        i
+                    }
+                },
+            };
+            last = Some(slot);
+            let tags = &mut points[slot].1;
+            for col in [6, 7] {
+                if let Some(t) = r
+                    .get_ref(col)?
+                    .as_str_or_null()
+                    .map_err(rusqlite::Error::from)?
+                {
+                    add_tag(tags, t);
+                }
+            }
         }
-        let mut stmt = conn.prepare(LOAD_SQL)?;
-        let entries = stmt
-            .query_map([], point_from_row)?
-            .map(|p| {
-                let p = p?;
-                let own = skills.remove(p.id.as_ref()).unwrap_or_default();
-                Ok(entry(with_skill_tags(p, &own)))
+        let entries: Vec<Entry> = points
+            .into_iter()
+            .map(|(mut p, tags)| {
+                p.tags = tags.into_boxed_slice();
+                entry(p)
             })
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect();
         let by_id = entries
             .iter()
             .map(|e| (e.point.id.clone(), e.clone()))
