@@ -21,7 +21,7 @@ use crate::users::geo::distance_km;
 use crate::users::model::{
     FollowEdge, KycDecision, KycSubmission, Picture, PortfolioInput, ProfileUpdate, SortKey,
 };
-use crate::users::technician::{self, ScheduleSlot};
+use crate::users::technician::ScheduleSlot;
 
 /// Job kind of the personal-data scrub that follows a soft delete.
 pub const SCRUB_JOB: &str = "users.scrub";
@@ -537,70 +537,81 @@ pub fn round_km(d: f64) -> f64 {
     (d * 1000.0).round() / 1000.0
 }
 
-/// The cards of nearby technicians, by id: `technician::Technician` plus
-/// the address and business name a list shows.
+const CARD_SQL: &str = "SELECT u.id, u.first_name, u.last_name, u.profile_picture_url, u.profile_picture_public_id,
+        u.rating_avg, u.rating_count, u.location_lng, u.location_lat, u.location_address, u.location_city,
+        u.location_county, COALESCE(u.location_country, 'Kenya'), u.kyc_status, p.business_name, p.hourly_rate_minor,
+        COALESCE(p.currency, 'KES'), COALESCE(p.service_radius_km, 10), COALESCE(p.years_experience, 0),
+        COALESCE(p.availability_status, 'available'), COALESCE(p.schedule, '[]'), COALESCE(p.service_categories, '[]'),
+        COALESCE(p.completed_jobs, 0),
+        (SELECT json_group_array(json_object('name', s.name, 'category', s.category, 'proficiency', s.proficiency,
+                    'yearsOfExperience', s.years_experience,
+                    'verified', json(CASE WHEN s.is_verified THEN 'true' ELSE 'false' END)))
+           FROM (SELECT * FROM user_skills WHERE user_id = u.id ORDER BY proficiency DESC, name) s)
+     FROM users u LEFT JOIN technician_profiles p ON p.user_id = u.id
+     WHERE u.id IN (SELECT value FROM json_each(?1)) AND +u.role = 'technician'";
+
+fn json_column(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Value> {
+    let raw = r
+        .get_ref(i)?
+        .as_str_or_null()
+        .map_err(rusqlite::Error::from)?;
+    Ok(match raw {
+        None | Some("[]") => json!([]),
+        Some(s) => serde_json::from_str(s).unwrap_or_else(|_| json!([])),
+    })
+}
+
+/// The cards of nearby technicians, by id (one query for all of them):
+/// name, picture, rating, skills, location, trade and availability, the
+/// fields a list of technicians shows, no private ones.
 pub fn technician_cards(conn: &Connection, ids: &[String]) -> ApiResult<HashMap<String, Value>> {
-    let techs = technician::find_many(conn, ids)?;
-    let mut extras: HashMap<String, Value> = HashMap::new();
-    let list = serde_json::to_string(ids)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT u.id, u.profile_picture_public_id, u.location_address, u.location_city, u.location_county,
-                COALESCE(u.location_country, 'Kenya'), p.business_name
-         FROM users u LEFT JOIN technician_profiles p ON p.user_id = u.id
-         WHERE u.id IN (SELECT value FROM json_each(?1))",
-    )?;
-    let rows = stmt.query_map([list], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            json!({
-                "publicId": r.get::<_, Option<String>>(1)?,
-                "address": r.get::<_, Option<String>>(2)?,
-                "city": r.get::<_, Option<String>>(3)?,
-                "county": r.get::<_, Option<String>>(4)?,
-                "country": r.get::<_, String>(5)?,
-                "businessName": r.get::<_, Option<String>>(6)?,
-            }),
-        ))
-    })?;
-    for row in rows {
-        let (id, extra) = row?;
-        extras.insert(id, extra);
+    if ids.is_empty() {
+        return Ok(HashMap::new());
     }
-    Ok(techs
-        .into_iter()
-        .map(|t| {
-            let x = extras.remove(&t.id).unwrap_or(Value::Null);
-            let location = t.location.map(|(lng, lat)| {
-                json!({"type": "Point", "coordinates": [lng, lat], "address": x["address"],
-                       "city": x["city"], "county": x["county"], "country": x["country"]})
-            });
-            let card = json!({
-                "_id": t.id,
-                "id": t.id,
-                "firstName": t.first_name,
-                "lastName": t.last_name,
-                "fullName": format!("{} {}", t.first_name, t.last_name),
-                "age": Value::Null,
-                "profilePicture": {
-                    "url": t.profile_picture.clone().unwrap_or_else(|| crate::auth::store::DEFAULT_AVATAR.to_string()),
-                    "publicId": x["publicId"],
-                },
-                "rating": {"average": t.rating_avg, "count": t.rating_count},
-                "skills": t.skills,
-                "serviceCategories": t.service_categories,
-                "location": location,
-                "businessName": x["businessName"],
-                "hourlyRate": t.hourly_rate_minor.map(crate::users::model::minor_to_major),
-                "currency": t.currency,
-                "serviceRadius": t.service_radius_km,
-                "yearsOfExperience": t.years_experience,
-                "availability": availability_json(&t.availability_status, &t.schedule),
-                "completedJobs": t.completed_jobs,
-                "kyc": {"status": t.kyc_status},
-            });
-            (t.id.clone(), card)
-        })
-        .collect())
+    let list = serde_json::to_string(ids)?;
+    let mut stmt = conn.prepare_cached(CARD_SQL)?;
+    let rows = stmt.query_map([list], |r| {
+        let id: String = r.get(0)?;
+        let first: String = r.get(1)?;
+        let last: String = r.get(2)?;
+        let lng: Option<f64> = r.get(7)?;
+        let lat: Option<f64> = r.get(8)?;
+        let location = match (lng, lat) {
+            (Some(lng), Some(lat)) => json!({
+                "type": "Point", "coordinates": [lng, lat], "address": r.get::<_, Option<String>>(9)?,
+                "city": r.get::<_, Option<String>>(10)?, "county": r.get::<_, Option<String>>(11)?,
+                "country": r.get::<_, String>(12)?,
+            }),
+            _ => Value::Null,
+        };
+        let status: String = r.get(19)?;
+        let card = json!({
+            "_id": id,
+            "id": id,
+            "firstName": first,
+            "lastName": last,
+            "fullName": format!("{first} {last}"),
+            "age": Value::Null,
+            "profilePicture": {
+                "url": r.get::<_, Option<String>>(3)?.unwrap_or_else(|| crate::auth::store::DEFAULT_AVATAR.to_string()),
+                "publicId": r.get::<_, Option<String>>(4)?,
+            },
+            "rating": {"average": r.get::<_, f64>(5)?, "count": r.get::<_, i64>(6)?},
+            "skills": json_column(r, 23)?,
+            "serviceCategories": json_column(r, 21)?,
+            "location": location,
+            "businessName": r.get::<_, Option<String>>(14)?,
+            "hourlyRate": r.get::<_, Option<i64>>(15)?.map(crate::users::model::minor_to_major),
+            "currency": r.get::<_, String>(16)?,
+            "serviceRadius": r.get::<_, f64>(17)?,
+            "yearsOfExperience": r.get::<_, i64>(18)?,
+            "availability": {"isAvailable": status == "available", "status": status, "schedule": json_column(r, 20)?},
+            "completedJobs": r.get::<_, i64>(22)?,
+            "kyc": {"status": r.get::<_, String>(13)?},
+        });
+        Ok((id, card))
+    })?;
+    Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
 }
 
 // ------------------------------------------------------------ follows

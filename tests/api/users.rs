@@ -852,6 +852,24 @@ async fn nearby_agrees_with_a_brute_force_great_circle_on_random_data() {
         assert!(card.get(k).is_some(), "{k} missing: {card}");
     }
     assert!(card.get("phoneNumber").is_none() && card.get("email").is_none());
+    // A card says what the profile says.
+    let id = card["_id"].as_str().unwrap();
+    let profile = s
+        .get(&format!("/api/v1/users/{id}"), None)
+        .await
+        .expect(200);
+    for k in [
+        "skills",
+        "rating",
+        "availability",
+        "hourlyRate",
+        "serviceRadius",
+        "location",
+        "kyc",
+    ] {
+        assert_eq!(card[k], profile["user"][k], "{k}");
+    }
+    assert_eq!(card["skills"][0]["verified"], false);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
