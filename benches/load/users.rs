@@ -248,7 +248,9 @@ pub async fn run() {
             let points = centres(256);
             let query = |i: usize| {
                 let (lng, lat) = points[i % points.len()];
-                index.within(lng, lat, RADIUS_KM, |p| p.is_available && p.has_tag(SKILL))
+                index.within_tagged(lng, lat, RADIUS_KM, &[SKILL.to_string()], |p| {
+                    p.is_available
+                })
             };
             let rounds = 2000;
             let c = thread_cpu();

@@ -333,10 +333,8 @@ async fn nearby_technicians(
     let (items, total) = state
         .db
         .read(move |c| {
-            let found = geo.within(near.lng, near.lat, near.radius_km, |p| {
-                (!available_only || p.is_available)
-                    && min_rating.is_none_or(|m| p.rating >= m)
-                    && (skills.is_empty() || skills.iter().any(|s| p.has_tag(s)))
+            let found = geo.within_tagged(near.lng, near.lat, near.radius_km, &skills, |p| {
+                (!available_only || p.is_available) && min_rating.is_none_or(|m| p.rating >= m)
             });
             let total = found.len() as i64;
             let slice: Vec<_> = found

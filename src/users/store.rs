@@ -542,11 +542,7 @@ const CARD_SQL: &str = "SELECT u.id, u.first_name, u.last_name, u.profile_pictur
         u.location_county, COALESCE(u.location_country, 'Kenya'), u.kyc_status, p.business_name, p.hourly_rate_minor,
         COALESCE(p.currency, 'KES'), COALESCE(p.service_radius_km, 10), COALESCE(p.years_experience, 0),
         COALESCE(p.availability_status, 'available'), COALESCE(p.schedule, '[]'), COALESCE(p.service_categories, '[]'),
-        COALESCE(p.completed_jobs, 0),
-        (SELECT json_group_array(json_object('name', s.name, 'category', s.category, 'proficiency', s.proficiency,
-                    'yearsOfExperience', s.years_experience,
-                    'verified', json(CASE WHEN s.is_verified THEN 'true' ELSE 'false' END)))
-           FROM (SELECT * FROM user_skills WHERE user_id = u.id ORDER BY proficiency DESC, name) s)
+        COALESCE(p.completed_jobs, 0)
      FROM users u LEFT JOIN technician_profiles p ON p.user_id = u.id
      WHERE u.id IN (SELECT value FROM json_each(?1)) AND +u.role = 'technician'";
 
@@ -561,7 +557,33 @@ fn json_column(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Value> {
     })
 }
 
-/// The cards of nearby technicians, by id (one query for all of them):
+/// Skills of each of `ids`, best first, as sent on the wire.
+fn skills_json(conn: &Connection, list: &str) -> ApiResult<HashMap<String, Vec<Value>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, name, category, proficiency, years_experience, is_verified FROM user_skills
+         WHERE user_id IN (SELECT value FROM json_each(?1)) ORDER BY user_id, proficiency DESC, name",
+    )?;
+    let mut out: HashMap<String, Vec<Value>> = HashMap::new();
+    let rows = stmt.query_map([list], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            json!({
+                "name": r.get::<_, String>(1)?,
+                "category": r.get::<_, String>(2)?,
+                "proficiency": r.get::<_, i64>(3)?,
+                "yearsOfExperience": r.get::<_, i64>(4)?,
+                "verified": r.get::<_, bool>(5)?,
+            }),
+        ))
+    })?;
+    for row in rows {
+        let (id, skill) = row?;
+        out.entry(id).or_default().push(skill);
+    }
+    Ok(out)
+}
+
+/// The cards of nearby technicians, by id (two queries for all of them):
 /// name, picture, rating, skills, location, trade and availability, the
 /// fields a list of technicians shows, no private ones.
 pub fn technician_cards(conn: &Connection, ids: &[String]) -> ApiResult<HashMap<String, Value>> {
@@ -569,8 +591,9 @@ pub fn technician_cards(conn: &Connection, ids: &[String]) -> ApiResult<HashMap<
         return Ok(HashMap::new());
     }
     let list = serde_json::to_string(ids)?;
+    let mut skills = skills_json(conn, &list)?;
     let mut stmt = conn.prepare_cached(CARD_SQL)?;
-    let rows = stmt.query_map([list], |r| {
+    let rows = stmt.query_map([&list], |r| {
         let id: String = r.get(0)?;
         let first: String = r.get(1)?;
         let last: String = r.get(2)?;
@@ -597,7 +620,7 @@ pub fn technician_cards(conn: &Connection, ids: &[String]) -> ApiResult<HashMap<
                 "publicId": r.get::<_, Option<String>>(4)?,
             },
             "rating": {"average": r.get::<_, f64>(5)?, "count": r.get::<_, i64>(6)?},
-            "skills": json_column(r, 23)?,
+            "skills": [],
             "serviceCategories": json_column(r, 21)?,
             "location": location,
             "businessName": r.get::<_, Option<String>>(14)?,
@@ -611,7 +634,15 @@ pub fn technician_cards(conn: &Connection, ids: &[String]) -> ApiResult<HashMap<
         });
         Ok((id, card))
     })?;
-    Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
+    let mut cards = HashMap::with_capacity(ids.len());
+    for row in rows {
+        let (id, mut card) = row?;
+        if let Some(list) = skills.remove(&id) {
+            card["skills"] = Value::Array(list);
+        }
+        cards.insert(id, card);
+    }
+    Ok(cards)
 }
 
 // ------------------------------------------------------------ follows
