@@ -151,6 +151,16 @@ settings! {
     platform_fee_minimum: f64 = 0.0f64;
     /// Seconds after a booking is completed (without a dispute) before its escrow is released automatically.
     escrow_release_delay_secs: u64 = 259_200u64;
+    /// Days a deleted account's personal data is kept before it is scrubbed.
+    user_scrub_after_days: u32 = 30u32;
+    /// A second follow toggle of the same pair within this many ms is a double click: answered, not applied.
+    follow_debounce_ms: u64 = 1500u64;
+    /// Push (FCM) tokens kept per account; adding one more drops the oldest.
+    fcm_tokens_per_user: u32 = 10u32;
+    /// Largest radius, in km, that nearby-technician searches use (larger ones are capped).
+    nearby_max_radius_km: f64 = 100.0f64;
+    /// Portfolio items one technician may keep.
+    portfolio_items_per_user: u32 = 50u32;
 }
 
 fn env_value<T: std::str::FromStr>(

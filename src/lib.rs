@@ -59,6 +59,8 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     jobs.register(providers::email::JOB_KIND, providers::email::send);
     let mut events = EventBus::default();
     payments::register(&mut jobs, &mut events);
+    jobs.register(users::store::SCRUB_JOB, users::scrub_job);
+    let events = EventBus::default();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -125,6 +127,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/reviews", reviews::routes::routes())
         .nest("/api/v1/transactions", payments::routes::routes())
         .nest("/api/v1/wallet", payments::routes::wallet_routes())
+        .nest("/api/v1/users", users::routes::routes())
 }
 
 /// The OpenAPI document of this build.

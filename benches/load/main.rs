@@ -8,6 +8,7 @@
 mod core;
 mod reviews;
 mod payments;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -207,5 +208,6 @@ fn main() {
         core::run().await;
         reviews::run().await;
         payments::run().await;
+        users::run().await;
     });
 }

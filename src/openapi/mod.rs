@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "reviews", description = "Reviews after completed bookings, helpful marks, responses"),
         (name = "transactions", description = "Payments, escrow, refunds, gateway webhooks"),
         (name = "wallet", description = "Wallet balance, postings, withdrawals"),
+        (name = "users", description = "Profiles, follows, portfolio, availability, push tokens, KYC, nearby technicians"),
     )
 )]
 pub struct ApiDoc;

@@ -12,3 +12,4 @@ mod platform;
 mod reviews;
 mod schemathesis;
 mod smtp;
+mod users;
