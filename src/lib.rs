@@ -116,6 +116,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(system::routes())
         .nest("/api/v1/auth", auth::routes::routes())
+        .nest("/api/v1/bookings", bookings::routes::routes())
 }
 
 /// The OpenAPI document of this build.

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "system", description = "Health, metrics, service description"),
         (name = "auth", description = "Accounts, sign-in, sessions, 2FA"),
+        (name = "bookings", description = "Bookings: the job's state machine, pricing, QA, disputes, stats"),
     )
 )]
 pub struct ApiDoc;
