@@ -4,6 +4,7 @@
 mod harness;
 
 mod auth;
+mod bookings;
 mod cli;
 mod platform;
 mod smtp;
