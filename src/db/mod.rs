@@ -37,6 +37,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<SqliteConnectionManager>,
+    /// One permit per pooled connection: readers wait here, on the async
+    /// side, instead of parking blocking threads on the pool's condvar.
+    readers: Arc<tokio::sync::Semaphore>,
     writer: Arc<Mutex<Connection>>,
     committed: Arc<Notify>,
 }
@@ -62,9 +65,11 @@ impl Db {
             .with_init(|c| configure(c));
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
+            .test_on_check_out(false)
             .build(manager)
             .map_err(|e| format!("pool: {e}"))?;
         Ok(Db {
+            readers: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
             pool,
             writer: Arc::new(Mutex::new(writer)),
             committed: Arc::new(Notify::new()),
@@ -77,8 +82,18 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
     {
+        let permit = self
+            .readers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal("database closed"))?;
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            db.read_blocking(f)
+        })
+        .await?
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer, off the

@@ -7,4 +7,5 @@ mod auth;
 mod bookings;
 mod cli;
 mod platform;
+mod schemathesis;
 mod smtp;
