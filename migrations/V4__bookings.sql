@@ -55,6 +55,9 @@ CREATE TABLE bookings (
 CREATE INDEX bookings_customer ON bookings (customer_id, created_at);
 CREATE INDEX bookings_technician ON bookings (technician_id, created_at);
 CREATE INDEX bookings_created ON bookings (created_at);
+-- Lists filtered by status (one range per status, merged: store::list).
+CREATE INDEX bookings_technician_status ON bookings (technician_id, status, created_at);
+CREATE INDEX bookings_status ON bookings (status, created_at);
 CREATE INDEX bookings_completed ON bookings (completed_at) WHERE completed_at IS NOT NULL;
 CREATE INDEX bookings_cancelled ON bookings (cancelled_at) WHERE cancelled_at IS NOT NULL;
 

@@ -5,6 +5,7 @@
 //! `cargo bench --bench load` runs every scenario;
 //! `cargo bench --bench load -- login me` runs the named ones.
 
+mod bookings;
 mod core;
 
 use std::path::{Path, PathBuf};
@@ -203,5 +204,6 @@ fn main() {
                 .unwrap_or(1)
         );
         core::run().await;
+        bookings::run().await;
     });
 }

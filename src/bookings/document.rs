@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
-use crate::auth::store::DEFAULT_AVATAR;
+use crate::auth::store::{Account, DEFAULT_AVATAR};
 use crate::bookings::model::{self, major, Status};
 use crate::bookings::store::{self, BookingRow, Checkpoint, Dispute, HistoryEntry};
 use crate::error::ApiResult;
@@ -25,12 +25,9 @@ pub enum View {
     Full,
 }
 
-/// The populated `customer`: the card of lists, plus email and location in the full view.
-fn customer_json(conn: &Connection, id: &str, view: View) -> ApiResult<Value> {
-    let Some(a) = crate::auth::store::find_by_id(conn, id)? else {
-        return Ok(json!({"_id": id, "id": id}));
-    };
-    let mut doc = json!({
+/// The customer's card (lists and creation).
+fn customer_card(a: &Account) -> Value {
+    json!({
         "_id": a.id,
         "id": a.id,
         "firstName": a.first_name,
@@ -39,7 +36,15 @@ fn customer_json(conn: &Connection, id: &str, view: View) -> ApiResult<Value> {
         "phoneNumber": a.phone,
         "profilePicture": {"url": a.profile_picture_url.clone().unwrap_or_else(|| DEFAULT_AVATAR.to_string())},
         "role": a.role.as_str(),
-    });
+    })
+}
+
+/// The populated `customer`: the card of lists, plus email and location in the full view.
+fn customer_json(conn: &Connection, id: &str, view: View) -> ApiResult<Value> {
+    let Some(a) = crate::auth::store::find_by_id(conn, id)? else {
+        return Ok(json!({"_id": id, "id": id}));
+    };
+    let mut doc = customer_card(&a);
     if view == View::Full {
         let location = crate::users::document::user_document(
             conn,
@@ -360,6 +365,30 @@ pub fn summaries(conn: &Connection, rows: &[BookingRow]) -> ApiResult<Vec<Value>
             )
         })
         .collect())
+}
+
+/// The summary document of a booking just created by `customer` (with the
+/// technician it names), built from what the caller holds: no query.
+pub fn render_created(
+    b: &BookingRow,
+    customer: &Account,
+    technician: Option<&crate::users::technician::Technician>,
+) -> Value {
+    let first = HistoryEntry {
+        from: None,
+        to: b.status,
+        action: "create".into(),
+        actor_id: Some(customer.id.clone()),
+        reason: None,
+        at: b.created_at,
+    };
+    booking_json(
+        b,
+        customer_card(customer),
+        technician.map(|t| t.card_json()).unwrap_or(Value::Null),
+        &[first],
+        now_ms(),
+    )
 }
 
 /// The document of one booking in `view`.

@@ -933,25 +933,30 @@ async fn create_booking(
         source: source.to_string(),
         match_score: None,
     };
-    let actor = user.id.clone();
+    let customer = user.0.clone();
     let booking = state
         .db
         .write(move |tx| {
-            if let Some(t) = &new.technician_id {
-                bookable_technician(tx, t, &new.service_category)?;
-            }
-            let mut row = store::create_with(tx, &new, &details, &actor)?;
+            let technician = match &new.technician_id {
+                Some(t) => Some(bookable_technician(tx, t, &new.service_category)?),
+                None => None,
+            };
+            let mut row = store::create_with(tx, &new, &details, &customer.id)?;
             if !lines.is_empty() {
                 row = store::set_pricing(
                     tx,
                     &row,
                     &lines,
                     &pricing,
-                    &actor,
+                    &customer.id,
                     Some("materials given at booking"),
                 )?;
             }
-            document::render(tx, &row, View::Summary)
+            Ok(document::render_created(
+                &row,
+                &customer,
+                technician.as_ref(),
+            ))
         })
         .await?;
     Ok((

@@ -530,13 +530,85 @@ impl ListFilter {
     }
 }
 
-/// The SQL of the list query for `filter` (for `EXPLAIN QUERY PLAN`).
-pub fn list_sql(filter: &ListFilter) -> String {
-    let (clause, _) = filter.where_clause();
-    format!(
-        "SELECT {COLUMNS} FROM bookings{clause} ORDER BY {} LIMIT ? OFFSET ?",
-        filter.sort.sql()
-    )
+/// The list query for `filter` and its arguments, LIMIT and OFFSET last.
+fn list_query(
+    filter: &ListFilter,
+    limit: i64,
+    offset: i64,
+) -> (String, Vec<rusqlite::types::Value>) {
+    if let Some(merged) = status_merge_query(filter, limit, offset) {
+        return merged;
+    }
+    let (clause, mut args) = filter.where_clause();
+    let n = args.len();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bookings{clause} ORDER BY {} LIMIT ?{} OFFSET ?{}",
+        filter.sort.sql(),
+        n + 1,
+        n + 2
+    );
+    args.push(limit.into());
+    args.push(offset.into());
+    (sql, args)
+}
+
+/// A technician's (or the whole platform's) bookings filtered by status
+/// only, by creation time: one range of `bookings_technician_status` (or
+/// `bookings_status`) per status, each read for at most `offset + limit`
+/// entries from the index alone, merged, and only the page's rows fetched.
+/// A rare status among a million bookings then costs what a common one does.
+fn status_merge_query(
+    filter: &ListFilter,
+    limit: i64,
+    offset: i64,
+) -> Option<(String, Vec<rusqlite::types::Value>)> {
+    use rusqlite::types::Value as V;
+    if filter.statuses.is_empty()
+        || filter.customer_id.is_some()
+        || filter.service_type.is_some()
+        || filter.service_category.is_some()
+        || filter.scheduled_from.is_some()
+        || filter.scheduled_to.is_some()
+    {
+        return None;
+    }
+    let dir = match filter.sort {
+        Sort::NewestFirst => "DESC",
+        Sort::OldestFirst => "ASC",
+        Sort::ScheduledFirst | Sort::ScheduledLast => return None,
+    };
+    let (index, party, mut args) = match &filter.technician_id {
+        Some(t) => (
+            "bookings_technician_status",
+            "technician_id = ?1 AND ",
+            vec![V::Text(t.clone())],
+        ),
+        None => ("bookings_status", "", Vec::new()),
+    };
+    let n = args.len();
+    let (reach, lim, off) = (n + 1, n + 2, n + 3);
+    let arms: Vec<String> = filter
+        .statuses
+        .iter()
+        .map(|s| {
+            // Statuses come from the enum, never from the client's text.
+            format!(
+                "SELECT rid, created_at FROM (SELECT rowid AS rid, created_at FROM bookings INDEXED BY {index}
+                   WHERE {party}status = '{}' ORDER BY created_at {dir}, rowid {dir} LIMIT ?{reach})",
+                s.as_str()
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bookings WHERE rowid IN (
+           SELECT rid FROM ({}) ORDER BY created_at {dir}, rid {dir} LIMIT ?{lim} OFFSET ?{off})
+         ORDER BY created_at {dir}, rowid {dir}",
+        arms.join(" UNION ALL ")
+    );
+    args.push(V::Integer(offset + limit));
+    args.push(V::Integer(limit));
+    args.push(V::Integer(offset));
+    Some((sql, args))
 }
 
 /// One page of the bookings `filter` selects and how many it selects in
@@ -548,22 +620,25 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> ApiResult<(Vec<BookingRow>, i64)> {
-    let (clause, mut args) = filter.where_clause();
-    let n = args.len();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM bookings{clause} ORDER BY {} LIMIT ?{} OFFSET ?{}",
-        filter.sort.sql(),
-        n + 1,
-        n + 2
-    );
+    let (clause, args) = filter.where_clause();
     let total = list_total(conn, filter, &clause, &args)?;
-    args.push(limit.into());
-    args.push(offset.into());
+    let (sql, args) = list_query(filter, limit, offset);
     let rows = conn
         .prepare_cached(&sql)?
         .query_map(rusqlite::params_from_iter(args.iter()), from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok((rows, total))
+}
+
+/// `EXPLAIN QUERY PLAN` of the first page of [`list`] for `filter`, one
+/// line per plan step (benchmarks print it; so can diagnostics).
+pub fn list_plan(conn: &Connection, filter: &ListFilter) -> ApiResult<Vec<String>> {
+    let (sql, args) = list_query(filter, 20, 0);
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+        r.get::<_, String>(3)
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn list_total(

@@ -569,6 +569,51 @@ async fn lists_show_each_role_its_own_with_filters_and_pages() {
         list(&c.customer, "?sort=scheduledDate").await["bookings"][0]["_id"],
         a1["_id"]
     );
+    // Status filters for a technician or the platform read one index range
+    // per status and merge them: same rows, same order, same pages.
+    assert_eq!(
+        ids(&list(&c.tech, "?status=awaiting_acceptance").await),
+        vec![id_of(&a3)]
+    );
+    assert_eq!(
+        list(&c.tech, "?status=completed,cancelled").await["total"],
+        0
+    );
+    let everything = list(&c.admin, "?limit=100").await;
+    for (statuses, page, limit, sort) in [
+        ("pending", 1, 2, "-createdAt"),
+        ("pending", 2, 2, "-createdAt"),
+        ("pending,awaiting_acceptance", 1, 3, "-createdAt"),
+        ("awaiting_acceptance,pending", 2, 3, "-createdAt"),
+        ("pending,awaiting_acceptance", 2, 2, "createdAt"),
+    ] {
+        let wanted: Vec<&str> = statuses.split(',').collect();
+        let mut expected: Vec<String> = everything["bookings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| wanted.contains(&b["status"].as_str().unwrap()))
+            .map(id_of)
+            .collect();
+        if sort == "createdAt" {
+            expected.reverse();
+        }
+        let expected: Vec<String> = expected
+            .into_iter()
+            .skip((page - 1) * limit)
+            .take(limit)
+            .collect();
+        let got = list(
+            &c.admin,
+            &format!("?status={statuses}&page={page}&limit={limit}&sort={sort}"),
+        )
+        .await;
+        assert_eq!(
+            ids(&got),
+            expected,
+            "{statuses} page {page} of {limit} {sort}"
+        );
+    }
     // Pages.
     let p2 = list(&c.customer, "?limit=1&page=2").await;
     assert_eq!(
