@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use rusqlite::Connection;
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 use crate::auth::store::{Account, DEFAULT_AVATAR};
@@ -60,7 +61,9 @@ fn customer_json(conn: &Connection, id: &str, view: View) -> ApiResult<Value> {
     Ok(doc)
 }
 
-/// The populated `technician` cards of `ids`, by id.
+/// The populated `technician` of `ids`, by id: in lists the original's
+/// fields (`firstName lastName phoneNumber profilePicture rating skills`),
+/// in the full view the whole card with email and location.
 fn technician_cards(
     conn: &Connection,
     ids: &[String],
@@ -68,18 +71,32 @@ fn technician_cards(
 ) -> ApiResult<HashMap<String, Value>> {
     let mut out = HashMap::new();
     for t in crate::users::technician::find_many(conn, ids)? {
-        let mut card = t.card_json();
-        if view == View::Full {
-            let email = crate::auth::store::find_by_id(conn, &t.id)?.map(|a| a.email);
-            let obj = card.as_object_mut().expect("object");
-            obj.insert("email".into(), json!(email));
-            obj.insert(
-                "location".into(),
-                t.location
-                    .map(|(lng, lat)| json!({"type": "Point", "coordinates": [lng, lat]}))
-                    .unwrap_or(Value::Null),
-            );
-        }
+        let card = match view {
+            View::Summary => json!({
+                "_id": t.id,
+                "id": t.id,
+                "firstName": t.first_name,
+                "lastName": t.last_name,
+                "fullName": format!("{} {}", t.first_name, t.last_name),
+                "phoneNumber": t.phone,
+                "profilePicture": {"url": t.profile_picture.clone().unwrap_or_else(|| DEFAULT_AVATAR.to_string())},
+                "rating": {"average": t.rating_avg, "count": t.rating_count},
+                "skills": t.skills,
+            }),
+            View::Full => {
+                let mut card = t.card_json();
+                let email = crate::auth::store::find_by_id(conn, &t.id)?.map(|a| a.email);
+                let obj = card.as_object_mut().expect("object");
+                obj.insert("email".into(), json!(email));
+                obj.insert(
+                    "location".into(),
+                    t.location
+                        .map(|(lng, lat)| json!({"type": "Point", "coordinates": [lng, lat]}))
+                        .unwrap_or(Value::Null),
+                );
+                card
+            }
+        };
         out.insert(t.id.clone(), card);
     }
     Ok(out)
@@ -95,25 +112,6 @@ pub fn history_json(h: &HistoryEntry) -> Value {
         "changedAt": iso(h.at),
         "reason": h.reason,
         "notes": h.reason.clone().unwrap_or_default(),
-    })
-}
-
-/// The `pricing` object: the model's keys plus the breakdown.
-pub fn pricing_json(b: &BookingRow) -> Value {
-    let p = b.pricing();
-    json!({
-        "basePrice": major(p.labour_minor),
-        "serviceCharge": major(p.labour_minor),
-        "materialsTotal": major(p.materials_minor),
-        "additionalCosts": major(p.transport_minor),
-        "discount": major(p.discount_minor),
-        "tax": 0,
-        "subtotal": major(p.subtotal_minor),
-        "platformFee": major(p.platform_fee_minor),
-        "totalAmount": major(p.total_minor),
-        "technicianEarnings": major(p.technician_earnings_minor()),
-        "currency": b.currency,
-        "updatedAt": iso_opt(b.priced_at),
     })
 }
 
@@ -235,6 +233,265 @@ fn photos_json(ids: &[String]) -> Value {
     )
 }
 
+/// Money in minor units, written as the JSON number in major units.
+#[derive(Debug, Clone, Copy)]
+struct Money(i64);
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 100 == 0 {
+            s.serialize_i64(self.0 / 100)
+        } else {
+            s.serialize_f64(self.0 as f64 / 100.0)
+        }
+    }
+}
+
+/// An optional timestamp written as ISO 8601, or null.
+#[derive(Debug, Clone, Copy)]
+struct Time(Option<i64>);
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(ms) => s.serialize_str(&iso(ms)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationDoc<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    coordinates: Vec<f64>,
+    address: Option<&'a str>,
+    city: Option<&'a str>,
+    county: Option<&'a str>,
+    landmarks: Option<&'a str>,
+    access_instructions: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TimeSlotDoc {
+    date: Time,
+    start_time: String,
+    end_time: String,
+    estimated_duration: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryDoc<'a> {
+    status: &'static str,
+    from: Option<&'static str>,
+    action: &'a str,
+    changed_by: Option<&'a str>,
+    changed_at: Time,
+    reason: Option<&'a str>,
+    notes: &'a str,
+}
+
+impl<'a> From<&'a HistoryEntry> for HistoryDoc<'a> {
+    fn from(h: &'a HistoryEntry) -> Self {
+        HistoryDoc {
+            status: h.to.as_str(),
+            from: h.from.map(Status::as_str),
+            action: &h.action,
+            changed_by: h.actor_id.as_deref(),
+            changed_at: Time(Some(h.at)),
+            reason: h.reason.as_deref(),
+            notes: h.reason.as_deref().unwrap_or(""),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PricingDoc<'a> {
+    base_price: Money,
+    service_charge: Money,
+    materials_total: Money,
+    additional_costs: Money,
+    discount: Money,
+    tax: Money,
+    subtotal: Money,
+    platform_fee: Money,
+    total_amount: Money,
+    technician_earnings: Money,
+    currency: &'a str,
+    updated_at: Time,
+}
+
+impl<'a> From<&'a BookingRow> for PricingDoc<'a> {
+    fn from(b: &'a BookingRow) -> Self {
+        let p = b.pricing();
+        PricingDoc {
+            base_price: Money(p.labour_minor),
+            service_charge: Money(p.labour_minor),
+            materials_total: Money(p.materials_minor),
+            additional_costs: Money(p.transport_minor),
+            discount: Money(p.discount_minor),
+            tax: Money(0),
+            subtotal: Money(p.subtotal_minor),
+            platform_fee: Money(p.platform_fee_minor),
+            total_amount: Money(p.total_minor),
+            technician_earnings: Money(p.technician_earnings_minor()),
+            currency: &b.currency,
+            updated_at: Time(b.priced_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhotoDoc<'a> {
+    #[serde(rename = "_id")]
+    underscore_id: &'a str,
+    public_id: &'a str,
+    media_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MatchDoc {
+    match_score: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CancellationDoc<'a> {
+    cancelled_by: Option<&'a str>,
+    cancelled_at: Time,
+    reason: Option<&'a str>,
+    cancellation_fee: Money,
+}
+
+/// The booking document, borrowing from its row, parties and timeline, and
+/// serialised straight to the response (no intermediate JSON tree).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Doc<'a> {
+    #[serde(rename = "_id")]
+    underscore_id: &'a str,
+    id: &'a str,
+    booking_number: &'a str,
+    customer: &'a Value,
+    technician: &'a Value,
+    service_category: &'a str,
+    service_type: &'a str,
+    description: &'a str,
+    urgency: &'a str,
+    images: Vec<PhotoDoc<'a>>,
+    photos: &'a [String],
+    service_location: LocationDoc<'a>,
+    scheduled_date: Time,
+    time_slot: Option<TimeSlotDoc>,
+    actual_start_time: Time,
+    actual_end_time: Time,
+    actual_duration: Option<i64>,
+    duration_in_hours: Option<String>,
+    status: &'static str,
+    status_history: Vec<HistoryDoc<'a>>,
+    pricing: PricingDoc<'a>,
+    budget: Option<Money>,
+    source: &'a str,
+    assigned_at: Time,
+    accepted_at: Time,
+    completed_at: Time,
+    is_upcoming: bool,
+    is_active: bool,
+    is_past_due: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matching_details: Option<MatchDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancellation: Option<CancellationDoc<'a>>,
+    created_at: Time,
+    updated_at: Time,
+}
+
+fn photo_docs(ids: &[String]) -> Vec<PhotoDoc<'_>> {
+    ids.iter()
+        .map(|id| PhotoDoc {
+            underscore_id: id,
+            public_id: id,
+            media_id: id,
+        })
+        .collect()
+}
+
+fn doc<'a>(
+    b: &'a BookingRow,
+    customer: &'a Value,
+    technician: &'a Value,
+    history: &'a [HistoryEntry],
+    now: i64,
+) -> Doc<'a> {
+    let offset = b.utc_offset_mins;
+    let actual_duration = b
+        .started_at
+        .zip(b.completed_at)
+        .map(|(s, e)| ((e - s).max(0) as f64 / 60_000.0).round() as i64);
+    Doc {
+        underscore_id: &b.id,
+        id: &b.id,
+        booking_number: &b.booking_number,
+        customer,
+        technician,
+        service_category: &b.service_category,
+        service_type: &b.service_type,
+        description: &b.description,
+        urgency: &b.urgency,
+        images: photo_docs(&b.photo_ids),
+        photos: &b.photo_ids,
+        service_location: LocationDoc {
+            kind: "Point",
+            coordinates: b
+                .location
+                .map(|(lng, lat)| vec![lng, lat])
+                .unwrap_or_default(),
+            address: b.address.as_deref(),
+            city: b.city.as_deref(),
+            county: b.county.as_deref(),
+            landmarks: b.landmarks.as_deref(),
+            access_instructions: b.access_instructions.as_deref(),
+        },
+        scheduled_date: Time(b.scheduled_at),
+        time_slot: b.scheduled_at.map(|at| TimeSlotDoc {
+            date: Time(Some(at)),
+            start_time: model::local_hhmm(at, offset),
+            end_time: model::local_hhmm(at + b.estimated_duration_mins * 60_000, offset),
+            estimated_duration: b.estimated_duration_mins,
+        }),
+        actual_start_time: Time(b.started_at),
+        actual_end_time: Time(b.completed_at),
+        actual_duration,
+        duration_in_hours: actual_duration.map(|m| format!("{:.2}", m as f64 / 60.0)),
+        status: b.status.as_str(),
+        status_history: history.iter().map(HistoryDoc::from).collect(),
+        pricing: PricingDoc::from(b),
+        budget: b.budget_minor.map(Money),
+        source: &b.source,
+        assigned_at: Time(b.assigned_at),
+        accepted_at: Time(b.accepted_at),
+        completed_at: Time(b.completed_at),
+        is_upcoming: b.scheduled_at.is_some_and(|at| at > now) && b.status.is_upcoming(),
+        is_active: b.status.is_active(),
+        is_past_due: b.scheduled_at.is_some_and(|at| at < now) && !b.status.is_settled(),
+        matching_details: b.match_score.map(|match_score| MatchDoc { match_score }),
+        cancellation: b.cancelled_at.map(|_| CancellationDoc {
+            cancelled_by: b.cancelled_by.as_deref(),
+            cancelled_at: Time(b.cancelled_at),
+            reason: b.cancellation_reason.as_deref(),
+            cancellation_fee: Money(b.cancellation_fee_minor.unwrap_or(0)),
+        }),
+        created_at: Time(Some(b.created_at)),
+        updated_at: Time(Some(b.updated_at)),
+    }
+}
+
 /// The booking document from its row, its populated parties and timeline
 /// (`now` decides the time-based flags).
 pub fn booking_json(
@@ -244,90 +501,63 @@ pub fn booking_json(
     history: &[HistoryEntry],
     now: i64,
 ) -> Value {
-    let offset = b.utc_offset_mins;
-    let time_slot = b.scheduled_at.map(|at| {
-        json!({
-            "date": iso(at),
-            "startTime": model::local_hhmm(at, offset),
-            "endTime": model::local_hhmm(at + b.estimated_duration_mins * 60_000, offset),
-            "estimatedDuration": b.estimated_duration_mins,
-        })
-    });
-    let actual_duration = b
-        .started_at
-        .zip(b.completed_at)
-        .map(|(s, e)| ((e - s).max(0) as f64 / 60_000.0).round() as i64);
-    let mut doc = json!({
-        "_id": b.id,
-        "id": b.id,
-        "bookingNumber": b.booking_number,
-        "customer": customer,
-        "technician": technician,
-        "serviceCategory": b.service_category,
-        "serviceType": b.service_type,
-        "description": b.description,
-        "urgency": b.urgency,
-        "images": photos_json(&b.photo_ids),
-        "photos": b.photo_ids,
-        "serviceLocation": {
-            "type": "Point",
-            "coordinates": b.location.map(|(lng, lat)| vec![lng, lat]).unwrap_or_default(),
-            "address": b.address,
-            "city": b.city,
-            "county": b.county,
-            "landmarks": b.landmarks,
-            "accessInstructions": b.access_instructions,
-        },
-        "scheduledDate": iso_opt(b.scheduled_at),
-        "timeSlot": time_slot,
-        "actualStartTime": iso_opt(b.started_at),
-        "actualEndTime": iso_opt(b.completed_at),
-        "actualDuration": actual_duration,
-        "durationInHours": actual_duration.map(|m| format!("{:.2}", m as f64 / 60.0)),
-        "status": b.status.as_str(),
-        "statusHistory": history.iter().map(history_json).collect::<Vec<_>>(),
-        "pricing": pricing_json(b),
-        "budget": b.budget_minor.map(major),
-        "source": b.source,
-        "assignedAt": iso_opt(b.assigned_at),
-        "acceptedAt": iso_opt(b.accepted_at),
-        "completedAt": iso_opt(b.completed_at),
-        "isUpcoming": b.scheduled_at.is_some_and(|at| at > now) && b.status.is_upcoming(),
-        "isActive": b.status.is_active(),
-        "isPastDue": b.scheduled_at.is_some_and(|at| at < now) && !b.status.is_settled(),
-        "createdAt": iso(b.created_at),
-        "updatedAt": iso(b.updated_at),
-    });
-    let obj = doc.as_object_mut().expect("object");
-    if let Some(score) = b.match_score {
-        obj.insert("matchingDetails".into(), json!({"matchScore": score}));
-    }
-    if b.cancelled_at.is_some() {
-        obj.insert(
-            "cancellation".into(),
-            json!({
-                "cancelledBy": b.cancelled_by,
-                "cancelledAt": iso_opt(b.cancelled_at),
-                "reason": b.cancellation_reason,
-                "cancellationFee": major(b.cancellation_fee_minor.unwrap_or(0)),
-            }),
-        );
-    }
-    doc
+    serde_json::to_value(doc(b, &customer, &technician, history, now)).unwrap_or(Value::Null)
 }
 
-/// Documents for a page of bookings, parties and timelines loaded in a
-/// few queries (one per distinct customer, two for all technicians, one
-/// for all timelines).
-pub fn summaries(conn: &Connection, rows: &[BookingRow]) -> ApiResult<Vec<Value>> {
-    let now = now_ms();
+/// A page of booking documents with what they show of their parties and
+/// timelines; serialises as the array of documents, without building an
+/// intermediate JSON tree.
+pub struct Summaries {
+    rows: Vec<BookingRow>,
+    customers: HashMap<String, Value>,
+    technicians: HashMap<String, Value>,
+    histories: HashMap<String, Vec<HistoryEntry>>,
+    now: i64,
+}
+
+impl Summaries {
+    /// Documents on this page.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the page is empty.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+impl Serialize for Summaries {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let missing = Value::Null;
+        let none: Vec<HistoryEntry> = Vec::new();
+        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
+        for b in &self.rows {
+            let customer = self.customers.get(&b.customer_id).unwrap_or(&missing);
+            let technician = b
+                .technician_id
+                .as_ref()
+                .and_then(|t| self.technicians.get(t))
+                .unwrap_or(&missing);
+            let history = self.histories.get(&b.id).unwrap_or(&none);
+            seq.serialize_element(&doc(b, customer, technician, history, self.now))?;
+        }
+        seq.end()
+    }
+}
+
+/// Loads what a page of bookings shows of its parties and timelines, in a
+/// few queries: one per distinct customer, two for all technicians, one
+/// for all timelines.
+pub fn summaries(conn: &Connection, rows: Vec<BookingRow>) -> ApiResult<Summaries> {
     let ids: Vec<&str> = rows.iter().map(|b| b.id.as_str()).collect();
-    let mut histories = store::histories(conn, &ids)?;
-    let mut customers: HashMap<&str, Value> = HashMap::new();
-    for b in rows {
-        if !customers.contains_key(b.customer_id.as_str()) {
+    let histories = store::histories(conn, &ids)?;
+    let mut customers: HashMap<String, Value> = HashMap::new();
+    for b in &rows {
+        if !customers.contains_key(&b.customer_id) {
             customers.insert(
-                &b.customer_id,
+                b.customer_id.clone(),
                 customer_json(conn, &b.customer_id, View::Summary)?,
             );
         }
@@ -338,33 +568,19 @@ pub fn summaries(conn: &Connection, rows: &[BookingRow]) -> ApiResult<Vec<Value>
         .collect();
     tech_ids.sort();
     tech_ids.dedup();
-    let techs = technician_cards(conn, &tech_ids, View::Summary)?;
-    Ok(rows
-        .iter()
-        .map(|b| {
-            let tech = b
-                .technician_id
-                .as_ref()
-                .map(|t| {
-                    techs
-                        .get(t)
-                        .cloned()
-                        .unwrap_or_else(|| json!({"_id": t, "id": t}))
-                })
-                .unwrap_or(Value::Null);
-            let history = histories.remove(&b.id).unwrap_or_default();
-            booking_json(
-                b,
-                customers
-                    .get(b.customer_id.as_str())
-                    .cloned()
-                    .unwrap_or(Value::Null),
-                tech,
-                &history,
-                now,
-            )
-        })
-        .collect())
+    let mut technicians = technician_cards(conn, &tech_ids, View::Summary)?;
+    for t in tech_ids {
+        technicians
+            .entry(t.clone())
+            .or_insert_with(|| json!({"_id": t, "id": t}));
+    }
+    Ok(Summaries {
+        rows,
+        customers,
+        technicians,
+        histories,
+        now: now_ms(),
+    })
 }
 
 /// The summary document of a booking just created by `customer` (with the

@@ -21,7 +21,7 @@ use crate::bookings::schemas::{
 };
 use crate::bookings::store::{self, BookingRow, ListFilter, Move, NewBooking, Sort};
 use crate::error::{check, finish, ApiError, ApiResult, FieldError};
-use crate::http::{list_response, AppJson, AppQuery, Page, PageQuery};
+use crate::http::{AppJson, AppQuery, Page, PageQuery};
 use crate::ids::{is_valid_id, new_id, now_ms};
 use crate::openapi::schemas::ErrorBody;
 use crate::state::AppState;
@@ -239,6 +239,19 @@ fn parse_party_filter(
     Some(s)
 }
 
+/// The list shape of every module (`http::list_response`), serialised
+/// straight from the page's rows.
+#[derive(serde::Serialize)]
+struct ListBody {
+    success: bool,
+    count: usize,
+    total: i64,
+    page: u32,
+    pages: i64,
+    limit: u32,
+    bookings: document::Summaries,
+}
+
 /// Bookings the caller may see: customers and corporate accounts their
 /// own, technicians those assigned to them, admins and support all.
 #[utoipa::path(get, path = "/", tag = "bookings", params(ListQuery), security(("bearer" = [])),
@@ -248,7 +261,7 @@ async fn list_bookings(
     State(state): State<AppState>,
     user: CurrentUser,
     AppQuery(q): AppQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListBody>> {
     let page = Page::parse(
         &PageQuery {
             page: q.page.clone(),
@@ -294,14 +307,22 @@ async fn list_bookings(
     }
     // The caller's own scope overrides a filter on the same party.
     let (limit, skip) = (page.limit as i64, page.offset());
-    let (items, total) = state
+    let (bookings, total) = state
         .db
         .read(move |c| {
             let (rows, total) = store::list(c, &filter, limit, skip)?;
-            Ok((document::summaries(c, &rows)?, total))
+            Ok((document::summaries(c, rows)?, total))
         })
         .await?;
-    Ok(Json(list_response("bookings", items, total, page)))
+    Ok(Json(ListBody {
+        success: true,
+        count: bookings.len(),
+        total,
+        page: page.page,
+        pages: page.pages(total),
+        limit: page.limit,
+        bookings,
+    }))
 }
 
 // ---------------------------------------------------------------- stats
