@@ -161,6 +161,18 @@ settings! {
     nearby_max_radius_km: f64 = 100.0f64;
     /// Portfolio items one technician may keep.
     portfolio_items_per_user: u32 = 50u32;
+    /// Bookings: how many days ahead a job may be scheduled.
+    booking_horizon_days: u32 = 180u32;
+    /// Bookings: hours after completion during which a participant may open a dispute.
+    booking_dispute_window_hours: u32 = 72u32;
+    /// Bookings: the platform's share of a booking's total, in basis points (1000 = 10%).
+    booking_platform_fee_bps: u32 = 1000u32;
+    /// Bookings: a customer cancelling an accepted job less than this many hours before it starts pays a fee.
+    booking_late_cancel_hours: u32 = 24u32;
+    /// Bookings: the late-cancellation fee, in percent of the booking's total.
+    booking_cancellation_fee_percent: u32 = 20u32;
+    /// Bookings: minutes east of UTC of the clients' local times (scheduledTime, timeSlot, daily stats); 180 = Nairobi.
+    booking_utc_offset_mins: i32 = 180i32;
 }
 
 fn env_value<T: std::str::FromStr>(

@@ -128,6 +128,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/transactions", payments::routes::routes())
         .nest("/api/v1/wallet", payments::routes::wallet_routes())
         .nest("/api/v1/users", users::routes::routes())
+        .nest("/api/v1/bookings", bookings::routes::routes())
 }
 
 /// The OpenAPI document of this build.

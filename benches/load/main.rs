@@ -5,6 +5,7 @@
 //! `cargo bench --bench load` runs every scenario;
 //! `cargo bench --bench load -- login me` runs the named ones.
 
+mod bookings;
 mod core;
 mod reviews;
 mod payments;
@@ -209,5 +210,6 @@ fn main() {
         reviews::run().await;
         payments::run().await;
         users::run().await;
+        bookings::run().await;
     });
 }

@@ -142,20 +142,27 @@ impl Db {
         f: impl FnOnce(&Transaction) -> ApiResult<T>,
         after: impl FnOnce(&Connection, &T),
     ) -> ApiResult<T> {
-        let result = {
+        let (result, changed) = {
             let mut conn = self
                 .writer
                 .lock()
                 .map_err(|_| ApiError::internal("writer mutex poisoned"))?;
+            let before = conn.total_changes();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
+            let changed = conn.total_changes() != before;
             after(&conn, &value);
-            value
+            (value, changed)
         };
-        self.committed.notify_waiters();
+        // Only a write that changed rows can give a worker something to do;
+        // waking them after an empty job claim made idle workers wake each
+        // other in a loop of empty transactions.
+        if changed {
+            self.committed.notify_waiters();
+        }
         Ok(result)
     }
 
@@ -166,6 +173,7 @@ impl Db {
     }
 
     /// Fires after every committed write; background consumers wait on it.
+    /// Fires after every committed write that changed rows; background consumers wait on it.
     pub fn committed(&self) -> &Notify {
         &self.committed
     }

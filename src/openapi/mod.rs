@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         (name = "transactions", description = "Payments, escrow, refunds, gateway webhooks"),
         (name = "wallet", description = "Wallet balance, postings, withdrawals"),
         (name = "users", description = "Profiles, follows, portfolio, availability, push tokens, KYC, nearby technicians"),
+        (name = "bookings", description = "Bookings: the job's state machine, pricing, QA, disputes, stats"),
     )
 )]
 pub struct ApiDoc;

@@ -4,6 +4,7 @@
 mod harness;
 
 mod auth;
+mod bookings;
 mod cli;
 mod fake_daraja;
 mod fake_stripe;
