@@ -173,6 +173,20 @@ settings! {
     booking_cancellation_fee_percent: u32 = 20u32;
     /// Bookings: minutes east of UTC of the clients' local times (scheduledTime, timeSlot, daily stats); 180 = Nairobi.
     booking_utc_offset_mins: i32 = 180i32;
+    /// HMAC secret for direct-upload grants and transformation URLs; generated and kept in the data dir when empty.
+    media_secret: String = "", secret;
+    /// Byte budget of the on-disk cache of rendered transformations (least recently used evicted).
+    media_cache_max_bytes: u64 = 536_870_912u64;
+    /// Part of that budget also kept in memory (renders up to 256 KiB), in bytes.
+    media_cache_memory_bytes: u64 = 33_554_432u64;
+    /// Largest width or height a transformation URL may ask for, in pixels.
+    media_transform_max_px: u32 = 2000u32;
+    /// Lifetime of a direct-upload grant from generate-signature, in seconds.
+    media_grant_ttl_secs: u64 = 3600u64;
+    /// ffmpeg program for video thumbnails (a path, or a name looked up on PATH); empty disables.
+    media_ffmpeg: String = "ffmpeg";
+    /// Age after which temporary files of failed or abandoned uploads are swept, in seconds.
+    media_tmp_max_age_secs: u64 = 3600u64;
 }
 
 fn env_value<T: std::str::FromStr>(

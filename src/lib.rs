@@ -14,6 +14,7 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod payments;
@@ -60,6 +61,12 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     let mut events = EventBus::default();
     payments::register(&mut jobs, &mut events);
     jobs.register(users::store::SCRUB_JOB, users::scrub_job);
+    jobs.register(media::SWEEP_JOB, media::sweep_job);
+    let media = Arc::new(media::Media::open(&config)?);
+    db.write_blocking(|tx| {
+        crate::jobs::ensure_scheduled(tx, media::SWEEP_JOB, ids::now_ms() + media::SWEEP_EVERY_MS)
+    })
+    .map_err(|e| format!("media sweep schedule: {e}"))?;
     let events = EventBus::default();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -85,6 +92,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         accounts: Arc::default(),
         geo: Arc::new(geo),
         payments,
+        media,
     })
 }
 
@@ -129,6 +137,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/wallet", payments::routes::wallet_routes())
         .nest("/api/v1/users", users::routes::routes())
         .nest("/api/v1/bookings", bookings::routes::routes())
+        .nest("/api/v1/media", media::routes::routes())
+        .merge(media::routes::profile_picture_routes())
+        .merge(media::routes::file_routes())
 }
 
 /// The OpenAPI document of this build.

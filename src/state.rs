@@ -32,6 +32,8 @@ pub struct AppState {
     pub geo: Arc<crate::users::geo::GeoIndex>,
     /// Payments: the M-Pesa callback secret and the cached Daraja token.
     pub payments: Arc<crate::payments::Payments>,
+    /// Media on local disk: paths, signing key, render cache.
+    pub media: Arc<crate::media::Media>,
 }
 
 impl AppState {

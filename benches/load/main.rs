@@ -10,6 +10,7 @@ mod core;
 mod reviews;
 mod payments;
 mod users;
+mod media;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -211,5 +212,6 @@ fn main() {
         payments::run().await;
         users::run().await;
         bookings::run().await;
+        media::run().await;
     });
 }

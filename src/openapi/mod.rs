@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "wallet", description = "Wallet balance, postings, withdrawals"),
         (name = "users", description = "Profiles, follows, portfolio, availability, push tokens, KYC, nearby technicians"),
         (name = "bookings", description = "Bookings: the job's state machine, pricing, QA, disputes, stats"),
+        (name = "media", description = "Uploads to local disk, transformations, signed direct uploads"),
     )
 )]
 pub struct ApiDoc;

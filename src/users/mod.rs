@@ -54,3 +54,4 @@ pub async fn scrub_job(state: AppState, job: Job) -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
+pub mod picture;

@@ -9,6 +9,7 @@ mod cli;
 mod fake_daraja;
 mod fake_stripe;
 mod payments;
+mod media;
 mod platform;
 mod reviews;
 mod schemathesis;
