@@ -111,6 +111,14 @@ settings! {
     argon2_memory_kib: u32 = 19_456u32;
     /// argon2id iterations (OWASP: 2).
     argon2_iterations: u32 = 2u32;
+    /// Hours a match stays open for accepting after find-technicians (the original: 7 days).
+    matching_match_ttl_hours: u64 = 168u64;
+    /// Days matching sessions, matches and weight adjustments are kept before the daily purge (anonymous counts stay).
+    matching_retention_days: u64 = 90u64;
+    /// Seconds a technician's record is reused between searches (0 = always read it).
+    matching_profile_cache_secs: u64 = 30u64;
+    /// Offset of the marketplace's local time from UTC in minutes (weekly schedules, scheduledDate + scheduledTime); 180 = Nairobi.
+    matching_utc_offset_mins: i64 = 180i64;
 }
 
 fn env_value<T: std::str::FromStr>(

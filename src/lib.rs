@@ -14,6 +14,7 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod matching;
 pub mod metrics;
 pub mod openapi;
 pub mod providers;
@@ -55,7 +56,11 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         .map_err(|e| format!("loading the technician index: {e}"))?;
     let mut jobs = JobRegistry::default();
     jobs.register(providers::email::JOB_KIND, providers::email::send);
-    let events = EventBus::default();
+    jobs.register(matching::PURGE_JOB, matching::purge_job);
+    let mut events = EventBus::default();
+    events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
+    db.write_blocking(|tx| matching::schedule_purge(tx))
+        .map_err(|e| format!("scheduling the matching purge: {e}"))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -65,6 +70,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         memory_kib: config.argon2_memory_kib,
         iterations: config.argon2_iterations,
     };
+    let config_profile_cache_secs = config.matching_profile_cache_secs;
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -77,6 +83,9 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
         geo: Arc::new(geo),
+        match_profiles: Arc::new(matching::candidates::ProfileCache::new(
+            config_profile_cache_secs,
+        )),
     })
 }
 
@@ -116,6 +125,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(system::routes())
         .nest("/api/v1/auth", auth::routes::routes())
+        .nest("/api/v1/matching", matching::routes::routes())
 }
 
 /// The OpenAPI document of this build.

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "system", description = "Health, metrics, service description"),
         (name = "auth", description = "Accounts, sign-in, sessions, 2FA"),
+        (name = "matching", description = "Technician matching: scored sessions, accept into a booking, preferences, learned weights, blocks"),
     )
 )]
 pub struct ApiDoc;
