@@ -29,10 +29,13 @@ const SWEEP_AT: usize = 20_000;
 /// Entries beyond which the cache is emptied rather than grown.
 const HARD_CAP: usize = 60_000;
 
+/// A technician record and when it was loaded.
+type Entry = (Instant, Arc<Technician>);
+
 /// Recently loaded technician records, shared by every request.
 pub struct ProfileCache {
     ttl: Duration,
-    entries: RwLock<HashMap<Arc<str>, (Instant, Arc<Technician>)>>,
+    entries: RwLock<HashMap<Arc<str>, Entry>>,
 }
 
 impl ProfileCache {

@@ -3,12 +3,12 @@
 //! customer's preferences and blocks, and learning their weights from what
 //! they accept, reject and rate.
 //!
-//! - [`model`]: the pure rules ([`model::score`], quality bands, reasons, [`model::learn`]).
-//! - [`preferences`]: the preference groups (defaults, validation, merge).
-//! - [`candidates`]: R-tree search plus the technician record cache.
-//! - [`store`]: this module's tables; [`store::blocked_technicians`] is for
+//! - `model`: the pure rules ([`model::score`], quality bands, reasons, [`model::learn`]).
+//! - `preferences`: the preference groups (defaults, validation, merge).
+//! - `candidates`: R-tree search plus the technician record cache.
+//! - `store`: this module's tables; [`store::blocked_technicians`] is for
 //!   other modules (the users nearby search).
-//! - [`routes`]: `/api/v1/matching`.
+//! - `routes`: `/api/v1/matching`.
 //!
 //! Background work: [`record_history`] consumes `booking.status_changed`
 //! (to `completed`) and `review.created` events into the history behind the

@@ -591,7 +591,7 @@ pub fn score(
         return Err(Exclusion::NotOffered);
     }
     let limit = proximity_limit(t, req);
-    if !(cand.distance_km <= limit + 1e-9) {
+    if cand.distance_km.is_nan() || cand.distance_km > limit + 1e-9 {
         return Err(Exclusion::OutOfRange);
     }
     if req.urgency.needs_available_now() && t.availability_status != "available" {
