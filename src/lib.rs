@@ -70,7 +70,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         memory_kib: config.argon2_memory_kib,
         iterations: config.argon2_iterations,
     };
-    let config_profile_cache_secs = config.matching_profile_cache_secs;
+    let matching = Arc::new(matching::MatchingState::new(&config));
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -83,9 +83,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
         geo: Arc::new(geo),
-        match_profiles: Arc::new(matching::candidates::ProfileCache::new(
-            config_profile_cache_secs,
-        )),
+        matching,
     })
 }
 

@@ -28,8 +28,8 @@ pub struct AppState {
     pub decoy_hash: Arc<String>,
     /// Active technicians' locations, for nearby search and matching.
     pub geo: Arc<crate::users::geo::GeoIndex>,
-    /// Recently loaded technician records for matching (checked against `geo` on use).
-    pub match_profiles: Arc<crate::matching::candidates::ProfileCache>,
+    /// Matching's technician record cache and session writer.
+    pub matching: Arc<crate::matching::MatchingState>,
 }
 
 impl AppState {

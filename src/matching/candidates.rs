@@ -47,19 +47,30 @@ impl ProfileCache {
         }
     }
 
-    /// The cached record of `p` if it is young enough and agrees with the R-tree.
-    fn fresh(&self, p: &GeoPoint, category: &str, now: Instant) -> Option<Arc<Technician>> {
+    /// For each point, its cached record if young enough and in agreement
+    /// with the R-tree entry (one read lock for the whole batch).
+    fn lookup(
+        &self,
+        points: &[(Arc<GeoPoint>, f64)],
+        category: &str,
+        now: Instant,
+    ) -> Vec<Option<Arc<Technician>>> {
         if self.ttl.is_zero() {
-            return None;
+            return vec![None; points.len()];
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let (at, t) = entries.get(&p.id)?;
-        let agrees = now.duration_since(*at) < self.ttl
-            && t.rating_avg == p.rating
-            && (t.availability_status == "available") == p.is_available
-            && t.location == Some((p.lng, p.lat))
-            && t.offers(category);
-        agrees.then(|| t.clone())
+        points
+            .iter()
+            .map(|(p, _)| {
+                let (at, t) = entries.get(&p.id)?;
+                let agrees = now.duration_since(*at) < self.ttl
+                    && t.rating_avg == p.rating
+                    && (t.availability_status == "available") == p.is_available
+                    && t.location == Some((p.lng, p.lat))
+                    && t.offers(category);
+                agrees.then(|| t.clone())
+            })
+            .collect()
     }
 
     fn put(&self, techs: Vec<Technician>, now: Instant) -> Vec<Arc<Technician>> {
@@ -134,33 +145,30 @@ pub fn search(
     });
     let geo_time = started.elapsed();
     let now = Instant::now();
-    let mut records: HashMap<&str, Arc<Technician>> = HashMap::with_capacity(points.len());
-    let mut missing: Vec<String> = Vec::new();
-    for (p, _) in &points {
-        match cache.fresh(p, category, now) {
-            Some(t) => {
-                records.insert(p.id.as_ref(), t);
+    let mut records = cache.lookup(&points, category, now);
+    let missing: Vec<String> = points
+        .iter()
+        .zip(&records)
+        .filter(|(_, r)| r.is_none())
+        .map(|((p, _), _)| p.id.to_string())
+        .collect();
+    let loaded = missing.len();
+    if !missing.is_empty() {
+        let fetched: HashMap<String, Arc<Technician>> = cache
+            .put(technician::find_many(conn, &missing)?, now)
+            .into_iter()
+            .map(|t| (t.id.clone(), t))
+            .collect();
+        for ((p, _), r) in points.iter().zip(records.iter_mut()) {
+            if r.is_none() {
+                *r = fetched.get(p.id.as_ref()).cloned();
             }
-            None => missing.push(p.id.to_string()),
         }
     }
-    let loaded = missing.len();
-    let fetched = if missing.is_empty() {
-        Vec::new()
-    } else {
-        cache.put(technician::find_many(conn, &missing)?, now)
-    };
-    let fetched: HashMap<String, Arc<Technician>> =
-        fetched.into_iter().map(|t| (t.id.clone(), t)).collect();
     let candidates = points
         .iter()
-        .filter_map(|(p, d)| {
-            records
-                .get(p.id.as_ref())
-                .cloned()
-                .or_else(|| fetched.get(p.id.as_ref()).cloned())
-                .map(|t| (t, *d))
-        })
+        .zip(records)
+        .filter_map(|((_, d), r)| r.map(|t| (t, *d)))
         .collect();
     Ok(Found {
         candidates,

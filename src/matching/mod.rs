@@ -6,6 +6,7 @@
 //! - `model`: the pure rules ([`model::score`], quality bands, reasons, [`model::learn`]).
 //! - `preferences`: the preference groups (defaults, validation, merge).
 //! - `candidates`: R-tree search plus the technician record cache.
+//! - `writer`: group commit of new search sessions.
 //! - `store`: this module's tables; [`store::blocked_technicians`] is for
 //!   other modules (the users nearby search).
 //! - `routes`: `/api/v1/matching`.
@@ -22,6 +23,7 @@ pub mod preferences;
 pub mod routes;
 pub mod schemas;
 pub mod store;
+pub mod writer;
 
 use serde_json::Value;
 
@@ -30,6 +32,24 @@ use crate::events::Event;
 use crate::ids::now_ms;
 use crate::jobs::Job;
 use crate::state::AppState;
+
+/// What matching keeps in memory for the whole process (`AppState::matching`).
+pub struct MatchingState {
+    /// Technician records reused between searches.
+    pub profiles: candidates::ProfileCache,
+    /// Where new search sessions are queued for storing.
+    pub sessions: writer::SessionWriter,
+}
+
+impl MatchingState {
+    /// Built once in `build_state`.
+    pub fn new(config: &crate::config::Config) -> MatchingState {
+        MatchingState {
+            profiles: candidates::ProfileCache::new(config.matching_profile_cache_secs),
+            sessions: writer::SessionWriter::default(),
+        }
+    }
+}
 
 /// Job kind of the daily retention purge.
 pub const PURGE_JOB: &str = "matching.purge";

@@ -344,7 +344,13 @@ fn score_candidates(
         min_years_experience: engine.min_years_experience,
         utc_offset_mins: state.config.matching_utc_offset_mins,
     };
-    let found = candidates::search(&state.geo, &state.match_profiles, conn, &request, &blocked)?;
+    let found = candidates::search(
+        &state.geo,
+        &state.matching.profiles,
+        conn,
+        &request,
+        &blocked,
+    )?;
     let started = Instant::now();
     let none = History::default();
     let mut scored: Vec<(usize, model::Score)> = found
@@ -466,13 +472,10 @@ async fn find_technicians(
         })
         .collect();
     let store_started = Instant::now();
-    let (s2, m2, uid) = (session.clone(), matches.clone(), user.id.clone());
     state
-        .db
-        .write(move |tx| {
-            store::insert_session(tx, &s2, &m2)?;
-            store::count_request(tx, &uid, m2.len())
-        })
+        .matching
+        .sessions
+        .store(&state.db, session.clone(), matches.clone())
         .await?;
     let store_time = store_started.elapsed();
 

@@ -1826,3 +1826,69 @@ async fn old_records_are_purged_and_still_counted_by_analytics() {
         .await;
     assert_eq!(queued, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_searches_are_each_stored_before_they_answer() {
+    let s = TestServer::start().await;
+    let customer = s.register("customer").await;
+    let other = s.register("customer").await;
+    for km in [1.0, 2.0, 3.0] {
+        technician(
+            &s,
+            Tech {
+                km,
+                ..Tech::default()
+            },
+        )
+        .await;
+    }
+    let calls = (0..24).map(|i| {
+        let (s, token) = (
+            &s,
+            if i % 2 == 0 {
+                customer.token.clone()
+            } else {
+                other.token.clone()
+            },
+        );
+        async move {
+            s.post(
+                "/api/v1/matching/find-technicians",
+                Some(&token),
+                find_body("plumbing"),
+            )
+            .await
+            .expect(200)
+        }
+    });
+    let answers = join_all(calls).await;
+    let sessions: Vec<String> = answers
+        .iter()
+        .map(|a| a["sessionId"].as_str().unwrap().to_string())
+        .collect();
+    // Every answered session is stored with all its matches, and counted once.
+    let stored = sessions.clone();
+    let (found, matches, counted): (i64, i64, i64) = s
+        .query(move |c| {
+            let list = serde_json::to_string(&stored).unwrap();
+            c.query_row(
+                "SELECT (SELECT COUNT(*) FROM matching_sessions WHERE id IN (SELECT value FROM json_each(?1))),
+                        (SELECT COUNT(*) FROM matches), (SELECT SUM(total_matches) FROM matching_preferences)",
+                [list],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+        })
+        .await;
+    assert_eq!((found, matches, counted), (24, 72, 72));
+    for a in &answers {
+        let id = a["data"][0]["_id"].as_str().unwrap();
+        let owner = if a["data"][0]["customer"] == customer.id {
+            &customer
+        } else {
+            &other
+        };
+        s.get(&format!("/api/v1/matching/{id}"), Some(&owner.token))
+            .await
+            .expect(200);
+    }
+}
