@@ -43,7 +43,8 @@ CREATE TABLE matches (
     -- JSON array of the 9 factor scores, in the engine's factor order.
     factors          TEXT NOT NULL,
     distance_km      REAL NOT NULL,
-    -- JSON array of {_id, id, factor, reason, weight, score, contribution}.
+    -- JSON array of the 9 reason sentences, in the engine's factor order
+    -- (weights come from the session, scores from factors).
     reasons          TEXT NOT NULL,
     status           TEXT NOT NULL DEFAULT 'suggested'
                      CHECK (status IN ('suggested','viewed','contacted','accepted','rejected','expired')),
@@ -65,7 +66,6 @@ CREATE TABLE matches (
 );
 CREATE INDEX matches_customer ON matches (customer_id, is_active, expires_at);
 CREATE INDEX matches_session ON matches (session_id, rank);
-CREATE INDEX matches_technician ON matches (technician_id, created_at);
 CREATE INDEX matches_created ON matches (created_at);
 -- The customer's feedback ratings, read by the customer-preference factor.
 CREATE INDEX matches_feedback ON matches (customer_id, technician_id) WHERE feedback_at IS NOT NULL;

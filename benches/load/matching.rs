@@ -145,6 +145,80 @@ fn seed(dir: &std::path::Path) -> Duration {
     started.elapsed()
 }
 
+/// What storing sessions costs the writer alone (no HTTP, no contention):
+/// mean ms per session, one per transaction and eight per transaction.
+fn store_cost(dir: &std::path::Path) -> (f64, f64) {
+    use baitech::matching::model::Weights;
+    use baitech::matching::store::{count_request, insert_session, NewMatch, NewSession};
+    let db = baitech::db::Db::open(&dir.join("baitech.db"), 1).expect("open db");
+    let customer = format!("{:08x}{:016x}", 0x6500_0000u32, 0u64);
+    let session = |n: usize| {
+        let now = baitech::ids::now_ms();
+        let s = NewSession {
+            id: format!("bench-{n}"),
+            customer_id: customer.clone(),
+            category: "plumbing".into(),
+            location: HOME,
+            address: Some("Moi Avenue".into()),
+            urgency: "medium".into(),
+            budget_minor: Some(250_000),
+            preferred_at: None,
+            description: Some("Leaking kitchen sink".into()),
+            candidates: 1451,
+            top_score: Some(88.0),
+            weights: Weights::DEFAULT,
+            duration_us: 1000,
+            expires_at: now + 1000,
+            created_at: now,
+        };
+        let matches: Vec<NewMatch> = (0..5)
+            .map(|r| NewMatch {
+                id: baitech::ids::new_id(),
+                technician_id: format!("{:08x}{:016x}", 0x6500_0000u32, (r + 1) as u64),
+                rank: r as i64 + 1,
+                overall: 88.0 - r as f64,
+                factors: [90.0, 80.0, 100.0, 96.0, 50.0, 100.0, 70.0, 70.0, 50.0],
+                distance_km: 3.2,
+                reasons: (0..9)
+                    .map(|i| format!("A reason of about forty characters, #{i}"))
+                    .collect(),
+            })
+            .collect();
+        (s, matches)
+    };
+    let runs = 400;
+    let started = Instant::now();
+    for n in 0..runs {
+        let (s, m) = session(n);
+        db.write_blocking(|tx| {
+            insert_session(tx, &s, &m)?;
+            count_request(tx, &s.customer_id, m.len())
+        })
+        .unwrap();
+    }
+    let single = started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+    let started = Instant::now();
+    for chunk in 0..runs / 8 {
+        let batch: Vec<_> = (0..8).map(|k| session(runs + chunk * 8 + k)).collect();
+        db.write_blocking(|tx| {
+            for (s, m) in &batch {
+                insert_session(tx, s, m)?;
+                count_request(tx, &s.customer_id, m.len())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    let batched = started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+    db.write_blocking(|tx| {
+        tx.execute("DELETE FROM matching_sessions", [])?;
+        tx.execute("DELETE FROM matching_preferences", [])?;
+        Ok(())
+    })
+    .unwrap();
+    (single, batched)
+}
+
 /// One request's handler phases in ms (geo, load, score, store) and its candidate count.
 type Split = ([f64; 4], f64);
 
@@ -306,6 +380,10 @@ pub async fn run() {
     println!(
         "matching: seeded {TECHNICIANS} technicians ({NEAR_PLUMBERS} plumbers within 20 km) in {:.1} s",
         seeded.as_secs_f64()
+    );
+    let (single, batched) = store_cost(dir.path());
+    println!(
+        "  storing a session (5 matches) alone, no HTTP: {single:.3} ms in its own transaction, {batched:.3} ms in batches of 8"
     );
     {
         let server = Server::start(dir.path(), &[]).await;

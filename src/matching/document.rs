@@ -120,7 +120,7 @@ pub fn match_json(m: &MatchRow, technician: Value, customer: Value, now: i64) ->
         "urgency": m.urgency,
         "scores": Value::Object(scores),
         "distance": round_to(m.distance_km, 1),
-        "matchReasons": m.reasons,
+        "matchReasons": reasons_json(m),
         "algorithm": {"version": ALGORITHM_VERSION, "model": ALGORITHM_MODEL, "factors": m.weights.to_json()},
         "status": wire_status(m, now),
         "action": m.action,
@@ -160,21 +160,34 @@ pub fn match_json(m: &MatchRow, technician: Value, customer: Value, now: i64) ->
     doc
 }
 
-/// `matchReasons[]` entries as stored: `{_id, id, factor, reason, weight, score, contribution}`.
-pub fn reasons_json(reasons: &[super::model::Reason]) -> Value {
+/// A stable ObjectId-shaped id for the `n`th reason of a match (the
+/// match's time prefix, then a hash), so reasons need no stored ids.
+fn reason_id(match_id: &str, n: usize) -> String {
+    let prefix = match_id.get(..8).unwrap_or("00000000");
+    let hash = crate::ids::sha256_hex(&format!("{match_id}:{n}"));
+    format!("{prefix}{}", &hash[..16])
+}
+
+/// `matchReasons[]`: `{_id, id, factor, reason, weight, score, contribution}`
+/// per factor, from the stored sentences, the factor scores and the weights.
+pub fn reasons_json(m: &MatchRow) -> Value {
     Value::Array(
-        reasons
+        FACTORS
             .iter()
-            .map(|r| {
-                let id = crate::ids::new_id();
+            .zip(&m.reasons)
+            .enumerate()
+            .map(|(n, (f, text))| {
+                let id = reason_id(&m.id, n);
+                let weight = m.weights.get(*f);
+                let score = m.factors[f.index()];
                 json!({
                     "_id": id,
                     "id": id,
-                    "factor": r.factor.key(),
-                    "reason": r.text,
-                    "weight": r.weight,
-                    "score": r.score,
-                    "contribution": r.contribution,
+                    "factor": f.key(),
+                    "reason": text,
+                    "weight": round_to(weight, 4),
+                    "score": score,
+                    "contribution": round_to(weight * score, 2),
                 })
             })
             .collect(),

@@ -467,7 +467,7 @@ async fn find_technicians(
                 overall: s.overall,
                 factors: s.factors,
                 distance_km: *d,
-                reasons: document::reasons_json(&why),
+                reasons: why.into_iter().map(|r| r.text).collect(),
             }
         })
         .collect();

@@ -320,8 +320,8 @@ pub struct NewMatch {
     pub overall: f64,
     pub factors: [f64; 9],
     pub distance_km: f64,
-    /// `[{_id, id, factor, reason, weight, score, contribution}]`.
-    pub reasons: Value,
+    /// One sentence per factor, in factor order.
+    pub reasons: Vec<String>,
 }
 
 /// Stores a session and its matches (call inside one transaction).
@@ -372,7 +372,7 @@ pub fn insert_session(conn: &Connection, s: &NewSession, matches: &[NewMatch]) -
             m.overall,
             serde_json::to_string(&m.factors)?,
             m.distance_km,
-            m.reasons.to_string(),
+            serde_json::to_string(&m.reasons)?,
             s.expires_at,
             s.created_at
         ])?;
@@ -395,7 +395,8 @@ pub struct MatchRow {
     pub overall: f64,
     pub factors: [f64; 9],
     pub distance_km: f64,
-    pub reasons: Value,
+    /// One sentence per factor, in factor order.
+    pub reasons: Vec<String>,
     pub status: String,
     pub action: String,
     pub is_active: bool,
@@ -446,7 +447,7 @@ fn match_from_row(r: &Row) -> rusqlite::Result<MatchRow> {
         overall: r.get(10)?,
         factors: serde_json::from_str(&factors).unwrap_or([0.0; 9]),
         distance_km: r.get(12)?,
-        reasons: serde_json::from_str(&reasons).unwrap_or(Value::Array(Vec::new())),
+        reasons: serde_json::from_str(&reasons).unwrap_or_default(),
         status: r.get(14)?,
         action: r.get(15)?,
         is_active: r.get(16)?,
