@@ -6,7 +6,6 @@
 
 use std::fmt::Write as _;
 
-use chrono::{Datelike, TimeZone, Timelike, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::error::FieldError;
@@ -443,19 +442,27 @@ fn status_score(status: &str) -> f64 {
 
 /// Local weekday (0 = Sunday) and minute of the day of `at_ms`.
 fn local_time(at_ms: i64, offset_mins: i64) -> Option<(u8, u32)> {
-    let local = Utc
-        .timestamp_millis_opt(at_ms + offset_mins * 60_000)
-        .single()?;
-    Some((
-        local.weekday().num_days_from_sunday() as u8,
-        local.hour() * 60 + local.minute(),
-    ))
+    const DAY: i64 = 86_400_000;
+    let local = at_ms.checked_add(offset_mins.checked_mul(60_000)?)?;
+    let days = local.div_euclid(DAY);
+    // 1970-01-01 was a Thursday (4).
+    let weekday = (days + 4).rem_euclid(7) as u8;
+    let minute = (local.rem_euclid(DAY) / 60_000) as u32;
+    Some((weekday, minute))
 }
 
+/// Minutes since midnight of `"H:MM"` / `"HH:MM"` (up to 24:00).
 fn minutes_of(hhmm: &str) -> Option<u32> {
-    let (h, m) = hhmm.split_once(':')?;
-    let (h, m): (u32, u32) = (h.trim().parse().ok()?, m.trim().parse().ok()?);
-    (h <= 24 && m < 60).then_some(h * 60 + m)
+    let digit = |b: u8| b.is_ascii_digit().then(|| (b - b'0') as u32);
+    let (h, m) = match hhmm.trim().as_bytes() {
+        [h, b':', m1, m2] => (digit(*h)?, digit(*m1)? * 10 + digit(*m2)?),
+        [h1, h2, b':', m1, m2] => (
+            digit(*h1)? * 10 + digit(*h2)?,
+            digit(*m1)? * 10 + digit(*m2)?,
+        ),
+        _ => return None,
+    };
+    (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
 }
 
 /// Whether the weekly schedule covers `at_ms`: `None` when the technician
@@ -1255,6 +1262,24 @@ mod tests {
         }];
         req.preferred_at = crate::ids::parse_datetime("2025-10-15T20:00:00Z"); // 23:00 local
         assert_eq!(factor(&t, &req, 1.0, Factor::Availability), 100.0);
+    }
+
+    #[test]
+    fn local_times_and_clock_strings() {
+        // 2025-10-15T07:00:00Z: Wednesday 10:00 in Nairobi, Wednesday 07:00 UTC.
+        let at = crate::ids::parse_datetime("2025-10-15T07:00:00Z").unwrap();
+        assert_eq!(local_time(at, 180), Some((3, 600)));
+        assert_eq!(local_time(at, 0), Some((3, 420)));
+        // Crossing midnight backwards: Tuesday 23:00 at UTC-8.
+        assert_eq!(local_time(at, -480), Some((2, 1380)));
+        assert_eq!(local_time(0, 0), Some((4, 0)), "1970-01-01 was a Thursday");
+        assert_eq!(local_time(-1, 0), Some((3, 1439)));
+        assert_eq!(minutes_of("8:05"), Some(485));
+        assert_eq!(minutes_of("17:00"), Some(1020));
+        assert_eq!(minutes_of("24:00"), Some(1440));
+        for bad in ["24:01", "7:60", "noon", "1700", "1:2", ""] {
+            assert_eq!(minutes_of(bad), None, "{bad}");
+        }
     }
 
     #[test]
