@@ -187,6 +187,14 @@ settings! {
     media_ffmpeg: String = "ffmpeg";
     /// Age after which temporary files of failed or abandoned uploads are swept, in seconds.
     media_tmp_max_age_secs: u64 = 3600u64;
+    /// Hours a match stays open for accepting after find-technicians (the original: 7 days).
+    matching_match_ttl_hours: u64 = 168u64;
+    /// Days matching sessions, matches and weight adjustments are kept before the daily purge (anonymous counts stay).
+    matching_retention_days: u64 = 90u64;
+    /// Seconds a technician's record is reused between searches (0 = always read it).
+    matching_profile_cache_secs: u64 = 30u64;
+    /// Offset of the marketplace's local time from UTC in minutes (weekly schedules, scheduledDate + scheduledTime); 180 = Nairobi.
+    matching_utc_offset_mins: i64 = 180i64;
 }
 
 fn env_value<T: std::str::FromStr>(

@@ -15,6 +15,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod media;
+pub mod matching;
 pub mod metrics;
 pub mod openapi;
 pub mod payments;
@@ -68,6 +69,11 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     })
     .map_err(|e| format!("media sweep schedule: {e}"))?;
     let events = EventBus::default();
+    jobs.register(matching::PURGE_JOB, matching::purge_job);
+    let mut events = EventBus::default();
+    events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
+    db.write_blocking(|tx| matching::schedule_purge(tx))
+        .map_err(|e| format!("scheduling the matching purge: {e}"))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -78,6 +84,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         iterations: config.argon2_iterations,
     };
     let payments = Arc::new(payments::Payments::open(&config)?);
+    let matching = Arc::new(matching::MatchingState::new(&config));
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -93,6 +100,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         geo: Arc::new(geo),
         payments,
         media,
+        matching,
     })
 }
 
@@ -140,6 +148,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/media", media::routes::routes())
         .merge(media::routes::profile_picture_routes())
         .merge(media::routes::file_routes())
+        .nest("/api/v1/matching", matching::routes::routes())
 }
 
 /// The OpenAPI document of this build.

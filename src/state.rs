@@ -34,6 +34,8 @@ pub struct AppState {
     pub payments: Arc<crate::payments::Payments>,
     /// Media on local disk: paths, signing key, render cache.
     pub media: Arc<crate::media::Media>,
+    /// Matching's technician record cache and session writer.
+    pub matching: Arc<crate::matching::MatchingState>,
 }
 
 impl AppState {

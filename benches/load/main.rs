@@ -11,6 +11,7 @@ mod reviews;
 mod payments;
 mod users;
 mod media;
+mod matching;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -213,5 +214,6 @@ fn main() {
         users::run().await;
         bookings::run().await;
         media::run().await;
+        matching::run().await;
     });
 }

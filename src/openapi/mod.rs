@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         (name = "users", description = "Profiles, follows, portfolio, availability, push tokens, KYC, nearby technicians"),
         (name = "bookings", description = "Bookings: the job's state machine, pricing, QA, disputes, stats"),
         (name = "media", description = "Uploads to local disk, transformations, signed direct uploads"),
+        (name = "matching", description = "Technician matching: scored sessions, accept into a booking, preferences, learned weights, blocks"),
     )
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@ mod fake_daraja;
 mod fake_stripe;
 mod payments;
 mod media;
+mod matching;
 mod platform;
 mod reviews;
 mod schemathesis;
