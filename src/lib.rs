@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod providers;
+pub mod search;
 pub mod state;
 pub mod system;
 pub mod users;
@@ -55,7 +56,13 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         .map_err(|e| format!("loading the technician index: {e}"))?;
     let mut jobs = JobRegistry::default();
     jobs.register(providers::email::JOB_KIND, providers::email::send);
-    let events = EventBus::default();
+    let mut events = EventBus::default();
+    let search = search::SearchIndex::open(&config.data_dir, &db)?;
+    events.subscribe_batch(
+        search::CONSUMER,
+        search::LINGER,
+        search::consumer::on_events,
+    );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -77,6 +84,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
         geo: Arc::new(geo),
+        search: Arc::new(search),
     })
 }
 

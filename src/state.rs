@@ -28,6 +28,8 @@ pub struct AppState {
     pub decoy_hash: Arc<String>,
     /// Active technicians' locations, for nearby search and matching.
     pub geo: Arc<crate::users::geo::GeoIndex>,
+    /// Full-text index of users, kept current by the `search.users` consumer.
+    pub search: Arc<crate::search::SearchIndex>,
 }
 
 impl AppState {

@@ -6,4 +6,5 @@ mod harness;
 mod auth;
 mod cli;
 mod platform;
+mod search;
 mod smtp;
