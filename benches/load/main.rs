@@ -6,6 +6,7 @@
 //! `cargo bench --bench load -- login me` runs the named ones.
 
 mod core;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -203,5 +204,6 @@ fn main() {
                 .unwrap_or(1)
         );
         core::run().await;
+        search::run().await;
     });
 }

@@ -41,6 +41,8 @@ const REBUILD_BUDGET: usize = 40_000_000;
 /// Largest result list a search returns.
 pub const MAX_RESULTS: usize = 10_000;
 
+const NO_INDEX: &str = "no index yet";
+
 /// Where the users index lives under `data_dir`.
 pub fn index_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("search").join("users")
@@ -90,7 +92,11 @@ impl SearchIndex {
     pub fn open(data_dir: &Path, db: &Db) -> Result<SearchIndex, String> {
         let dir = index_dir(data_dir);
         if let Some(reason) = Self::must_rebuild(&dir, db)? {
-            tracing::warn!(reason, "rebuilding the search index");
+            if reason == NO_INDEX {
+                tracing::info!(reason, "building the search index");
+            } else {
+                tracing::warn!(reason, "rebuilding the search index");
+            }
             let started = std::time::Instant::now();
             let done = rebuild(data_dir, db, &mut |_, _| {})?;
             tracing::info!(
@@ -115,7 +121,7 @@ impl SearchIndex {
     /// Why the index at `dir` cannot be kept, or `None` when it can.
     fn must_rebuild(dir: &Path, db: &Db) -> Result<Option<&'static str>, String> {
         if !dir.join("meta.json").exists() {
-            return Ok(Some("no index yet"));
+            return Ok(Some(NO_INDEX));
         }
         let index = match Index::open_in_dir(dir) {
             Ok(i) => i,
