@@ -1,9 +1,9 @@
 //! Every setting, declared once: name, type, default and the doc that is its help text.
 //!
-//! Precedence: command-line flag > `BAITECH_<NAME>` environment variable >
-//! the optional TOML file (`--config`, `BAITECH_CONFIG`, or `./baitech.toml`)
-//! > the default written here. `baitech config` prints the result with
-//! secrets masked.
+//! Precedence: command-line flag, then the `BAITECH_<NAME>` environment
+//! variable, then the optional TOML file (`--config`, `BAITECH_CONFIG`, or
+//! `./baitech.toml`), then the default written here. `baitech config` prints
+//! the result with secrets masked.
 
 use std::path::{Path, PathBuf};
 
@@ -111,6 +111,8 @@ settings! {
     argon2_memory_kib: u32 = 19_456u32;
     /// argon2id iterations (OWASP: 2).
     argon2_iterations: u32 = 2u32;
+    /// Days after posting during which a reviewer may edit a review (0: never).
+    review_edit_window_days: u32 = 30u32;
 }
 
 fn env_value<T: std::str::FromStr>(

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod providers;
+pub mod reviews;
 pub mod search;
 pub mod state;
 pub mod system;
@@ -83,6 +84,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         http,
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
+        accounts: Arc::default(),
         geo: Arc::new(geo),
         search: Arc::new(search),
     })
@@ -124,6 +126,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(system::routes())
         .nest("/api/v1/auth", auth::routes::routes())
+        .nest("/api/v1/reviews", reviews::routes::routes())
 }
 
 /// The OpenAPI document of this build.

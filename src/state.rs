@@ -26,6 +26,8 @@ pub struct AppState {
     pub started: Instant,
     /// A valid hash to verify against when an email is unknown (equal timing).
     pub decoy_hash: Arc<String>,
+    /// Recently seen callers' accounts (see `AccountCache`).
+    pub accounts: Arc<crate::auth::extract::AccountCache>,
     /// Active technicians' locations, for nearby search and matching.
     pub geo: Arc<crate::users::geo::GeoIndex>,
     /// Full-text index of users, kept current by the `search.users` consumer.

@@ -6,6 +6,7 @@
 //! `cargo bench --bench load -- login me` runs the named ones.
 
 mod core;
+mod reviews;
 mod search;
 
 use std::path::{Path, PathBuf};
@@ -204,6 +205,7 @@ fn main() {
                 .unwrap_or(1)
         );
         core::run().await;
+        reviews::run().await;
         search::run().await;
     });
 }

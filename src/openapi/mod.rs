@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "system", description = "Health, metrics, service description"),
         (name = "auth", description = "Accounts, sign-in, sessions, 2FA"),
+        (name = "reviews", description = "Reviews after completed bookings, helpful marks, responses"),
     )
 )]
 pub struct ApiDoc;

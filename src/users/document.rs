@@ -27,14 +27,14 @@ impl Viewer {
 /// The user document of `id` for `viewer`, or `None` when there is no such user.
 pub fn user_document(conn: &Connection, id: &str, viewer: Viewer) -> ApiResult<Option<Value>> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, email, phone, first_name, last_name, role, status, is_email_verified, is_phone_verified,
                     two_factor_enabled, profile_picture_url, profile_picture_public_id, bio,
                     location_lng, location_lat, location_address, location_city, location_county, location_country,
                     rating_avg, rating_count, kyc_status, last_login_at, created_at, updated_at
              FROM users WHERE id = ?1",
-            [id],
-            |r| {
+        )?
+        .query_row([id], |r| {
                 let first: String = r.get(3)?;
                 let last: String = r.get(4)?;
                 let lng: Option<f64> = r.get(13)?;

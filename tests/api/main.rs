@@ -6,5 +6,7 @@ mod harness;
 mod auth;
 mod cli;
 mod platform;
+mod reviews;
+mod schemathesis;
 mod search;
 mod smtp;
