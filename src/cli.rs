@@ -220,6 +220,8 @@ fn restore(config: &Config, from: &PathBuf) -> Result<(), String> {
     }
     let mut dst = Connection::open(db_path(config)).map_err(|e| e.to_string())?;
     copy_database(&src, &mut dst, "restore")?;
+    // The index describes the replaced database; the next start rebuilds it.
+    crate::search::discard(&config.data_dir)?;
     println!(
         "restored {} into {}",
         from.display(),

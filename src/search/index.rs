@@ -284,6 +284,17 @@ fn fields_of(index: &Index) -> Result<UserFields, String> {
     Ok(fields)
 }
 
+/// Removes the users index of `data_dir` (after the database was replaced
+/// by a restore), so the next start rebuilds it from the new database. The
+/// caller holds the data-dir lock.
+pub fn discard(data_dir: &Path) -> Result<(), String> {
+    let dir = index_dir(data_dir);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Builds a new users index from the database in one read snapshot, then
 /// swaps it in for the old one and moves the consumer's cursor to the
 /// snapshot's last event. `progress(done, total)` is called per user.

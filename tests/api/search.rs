@@ -537,3 +537,57 @@ async fn reindex_rebuilds_a_removed_index_and_waits_for_no_server() {
     drop(lock);
     assert!(reindex(dir.path()).status.success());
 }
+
+fn baitech_cli(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_baitech"))
+        .args(args)
+        .env("BAITECH_DATA_DIR", data_dir)
+        .env("BAITECH_LOG_LEVEL", "warn")
+        .env_remove("BAITECH_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run baitech")
+}
+
+#[tokio::test]
+async fn after_a_restore_the_index_describes_the_restored_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup.db");
+    let s = start_on(dir.path()).await;
+    let kept = add(&s, person("Imani", "Rono", "customer", "Weaves baskets")).await;
+    settle(&s).await;
+    s.stop().await;
+    let out = baitech_cli(dir.path(), &["backup", "--to", backup.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // After the backup: a new user, and a changed bio.
+    let s = start_on(dir.path()).await;
+    let later = add(&s, person("Jabari", "Langat", "customer", "Weaves mats")).await;
+    change(
+        &s,
+        &kept,
+        "UPDATE users SET bio = 'Carves stools' WHERE id = ?1",
+        "user.updated",
+    )
+    .await;
+    settle(&s).await;
+    assert_eq!(find(&s, "weaves").await, vec![later.clone()]);
+    s.stop().await;
+
+    let out = baitech_cli(dir.path(), &["restore", "--from", backup.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!baitech::search::index_dir(dir.path()).exists());
+    let s = start_on(dir.path()).await;
+    assert_eq!(s.state.search.indexed_ids().unwrap(), vec![kept.clone()]);
+    assert_eq!(find(&s, "weaves").await, vec![kept]);
+    assert!(find(&s, "stools").await.is_empty());
+    s.stop().await;
+}
