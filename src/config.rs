@@ -113,6 +113,44 @@ settings! {
     argon2_iterations: u32 = 2u32;
     /// Days after posting during which a reviewer may edit a review (0: never).
     review_edit_window_days: u32 = 30u32;
+    /// M-Pesa Daraja API base URL (sandbox by default; production is https://api.safaricom.co.ke).
+    mpesa_base_url: String = "https://sandbox.safaricom.co.ke";
+    /// Daraja consumer key; when it or the secret is empty, M-Pesa requests are written to <data_dir>/outbox and payments stay pending.
+    mpesa_consumer_key: String = "";
+    /// Daraja consumer secret.
+    mpesa_consumer_secret: String = "", secret;
+    /// M-Pesa business shortcode (paybill or till) that receives STK Push payments.
+    mpesa_shortcode: String = "174379";
+    /// Lipa na M-Pesa Online passkey of the shortcode.
+    mpesa_passkey: String = "", secret;
+    /// STK Push TransactionType: "CustomerPayBillOnline" or "CustomerBuyGoodsOnline".
+    mpesa_transaction_type: String = "CustomerPayBillOnline";
+    /// Secret path segment of the M-Pesa callback URLs; generated and kept in the data dir when empty.
+    mpesa_callback_secret: String = "", secret;
+    /// Confirm every successful STK Push callback with an STK Query before crediting it.
+    mpesa_confirm_with_query: bool = true;
+    /// Seconds after an STK Push with no callback before an STK Query settles it (paid, cancelled or expired).
+    mpesa_reconcile_after_secs: u64 = 180u64;
+    /// Shortcode that sends B2C payouts (withdrawals, refunds); the STK shortcode when empty.
+    mpesa_b2c_shortcode: String = "";
+    /// B2C initiator (API operator) name.
+    mpesa_b2c_initiator: String = "";
+    /// B2C security credential (the initiator password encrypted with Safaricom's certificate).
+    mpesa_b2c_security_credential: String = "", secret;
+    /// B2C CommandID: "BusinessPayment", "SalaryPayment" or "PromotionPayment".
+    mpesa_b2c_command: String = "BusinessPayment";
+    /// Stripe API base URL.
+    stripe_base_url: String = "https://api.stripe.com";
+    /// Stripe secret key (sk_...); when empty, Stripe requests are written to <data_dir>/outbox and payments stay pending.
+    stripe_secret_key: String = "", secret;
+    /// Stripe webhook signing secret (whsec_...); Stripe webhooks are refused while it is empty.
+    stripe_webhook_secret: String = "", secret;
+    /// Platform fee taken when escrow is released, in percent of the released amount.
+    platform_fee_percent: f64 = 10.0f64;
+    /// Smallest platform fee per release, in major units (capped at the released amount).
+    platform_fee_minimum: f64 = 0.0f64;
+    /// Seconds after a booking is completed (without a dispute) before its escrow is released automatically.
+    escrow_release_delay_secs: u64 = 259_200u64;
 }
 
 fn env_value<T: std::str::FromStr>(

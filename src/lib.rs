@@ -16,6 +16,7 @@ pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod payments;
 pub mod providers;
 pub mod reviews;
 pub mod search;
@@ -58,6 +59,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     let mut jobs = JobRegistry::default();
     jobs.register(providers::email::JOB_KIND, providers::email::send);
     let mut events = EventBus::default();
+    payments::register(&mut jobs, &mut events);
     let search = search::SearchIndex::open(&config.data_dir, &db)?;
     events.subscribe_batch(
         search::CONSUMER,
@@ -73,6 +75,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         memory_kib: config.argon2_memory_kib,
         iterations: config.argon2_iterations,
     };
+    let payments = Arc::new(payments::Payments::open(&config)?);
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -86,6 +89,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
         accounts: Arc::default(),
         geo: Arc::new(geo),
+        payments,
         search: Arc::new(search),
     })
 }
@@ -127,6 +131,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(system::routes())
         .nest("/api/v1/auth", auth::routes::routes())
         .nest("/api/v1/reviews", reviews::routes::routes())
+        .nest("/api/v1/transactions", payments::routes::routes())
+        .nest("/api/v1/wallet", payments::routes::wallet_routes())
 }
 
 /// The OpenAPI document of this build.

@@ -30,6 +30,8 @@ pub struct AppState {
     pub accounts: Arc<crate::auth::extract::AccountCache>,
     /// Active technicians' locations, for nearby search and matching.
     pub geo: Arc<crate::users::geo::GeoIndex>,
+    /// Payments: the M-Pesa callback secret and the cached Daraja token.
+    pub payments: Arc<crate::payments::Payments>,
     /// Full-text index of users, kept current by the `search.users` consumer.
     pub search: Arc<crate::search::SearchIndex>,
 }

@@ -6,6 +6,7 @@
 //! `cargo bench --bench load -- login me` runs the named ones.
 
 mod core;
+mod payments;
 mod reviews;
 mod search;
 
@@ -206,6 +207,7 @@ fn main() {
         );
         core::run().await;
         reviews::run().await;
+        payments::run().await;
         search::run().await;
     });
 }

@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         (name = "system", description = "Health, metrics, service description"),
         (name = "auth", description = "Accounts, sign-in, sessions, 2FA"),
         (name = "reviews", description = "Reviews after completed bookings, helpful marks, responses"),
+        (name = "transactions", description = "Payments, escrow, refunds, gateway webhooks"),
+        (name = "wallet", description = "Wallet balance, postings, withdrawals"),
     )
 )]
 pub struct ApiDoc;

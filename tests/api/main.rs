@@ -5,6 +5,9 @@ mod harness;
 
 mod auth;
 mod cli;
+mod fake_daraja;
+mod fake_stripe;
+mod payments;
 mod platform;
 mod reviews;
 mod schemathesis;
