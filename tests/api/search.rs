@@ -216,14 +216,24 @@ async fn misspelled_and_half_typed_words_find_technicians_ranked_by_rating() {
     assert!(find(&s, "  !? ").await.is_empty());
     assert!(find(&s, "zzzzqqqq").await.is_empty());
 
-    // A rating change reorders (the users module emits user.updated with it).
-    change(
-        &s,
-        &juma,
-        "UPDATE users SET rating_avg = 1.0 WHERE id = ?1",
-        "user.updated",
-    )
-    .await;
+    // A new review moves the rating (as the reviews module does, in the
+    // review's transaction with a `review.created` naming the reviewee).
+    let reviewed = juma.clone();
+    s.state
+        .db
+        .write(move |tx| {
+            baitech::users::technician::set_rating(tx, &reviewed, 1.0, 2)?;
+            emit(
+                tx,
+                "review.created",
+                Some(&new_id()),
+                None,
+                &json!({"revieweeId": reviewed, "rating": 1}),
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
     settle(&s).await;
     assert_eq!(find(&s, "plumber ").await, vec![wanjiku, juma, peter]);
     s.stop().await;
