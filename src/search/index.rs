@@ -209,16 +209,16 @@ impl SearchIndex {
     /// (capped at [`MAX_RESULTS`]). Empty when `text` has no words. CPU
     /// work of a few milliseconds: call it from a blocking thread.
     pub fn search_users(&self, text: &str, limit: usize) -> ApiResult<Vec<String>> {
-        self.search_users_in_status(text, "active", limit)
+        self.search_users_in_status(text, Some("active"), limit)
     }
 
     /// [`SearchIndex::search_users`] among users whose account status is
-    /// `status` (admins may list suspended accounts); deleted users are
-    /// never in the index.
+    /// `status`, or of any status with `None` (admins may list suspended
+    /// accounts); deleted users are never in the index.
     pub fn search_users_in_status(
         &self,
         text: &str,
-        status: &str,
+        status: Option<&str>,
         limit: usize,
     ) -> ApiResult<Vec<String>> {
         let plan = query::plan(text);

@@ -131,9 +131,14 @@ fn token_query(fields: &UserFields, token: &PlannedToken) -> Box<dyn Query> {
     Box::new(BooleanQuery::new(clauses))
 }
 
-/// The query of `plan` over users in `status` (the status filter adds no
-/// score). `None` when the plan is empty (nothing to search for).
-pub fn build(fields: &UserFields, plan: &[PlannedToken], status: &str) -> Option<Box<dyn Query>> {
+/// The query of `plan` over users in `status` (`None`: any status in the
+/// index; the status filter adds no score). `None` when the plan is empty
+/// (nothing to search for).
+pub fn build(
+    fields: &UserFields,
+    plan: &[PlannedToken],
+    status: Option<&str>,
+) -> Option<Box<dyn Query>> {
     if plan.is_empty() {
         return None;
     }
@@ -148,15 +153,16 @@ pub fn build(fields: &UserFields, plan: &[PlannedToken], status: &str) -> Option
             (occur, token_query(fields, t))
         })
         .collect();
+    let text: Box<dyn Query> = Box::new(BooleanQuery::new(text));
+    let Some(status) = status else {
+        return Some(text);
+    };
     let status = TermQuery::new(
         Term::from_field_text(fields.status, status),
         IndexRecordOption::Basic,
     );
     Some(Box::new(BooleanQuery::new(vec![
-        (
-            Occur::Must,
-            Box::new(BooleanQuery::new(text)) as Box<dyn Query>,
-        ),
+        (Occur::Must, text),
         (
             Occur::Must,
             Box::new(ConstScoreQuery::new(Box::new(status), 0.0)),
