@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod payments;
 pub mod providers;
 pub mod reviews;
+pub mod search;
 pub mod state;
 pub mod system;
 pub mod users;
@@ -74,6 +75,12 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
     db.write_blocking(|tx| matching::schedule_purge(tx))
         .map_err(|e| format!("scheduling the matching purge: {e}"))?;
+    let search = search::SearchIndex::open(&config.data_dir, &db)?;
+    events.subscribe_batch(
+        search::CONSUMER,
+        search::LINGER,
+        search::consumer::on_events,
+    );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -101,6 +108,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         payments,
         media,
         matching,
+        search: Arc::new(search),
     })
 }
 

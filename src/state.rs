@@ -36,6 +36,8 @@ pub struct AppState {
     pub media: Arc<crate::media::Media>,
     /// Matching's technician record cache and session writer.
     pub matching: Arc<crate::matching::MatchingState>,
+    /// Full-text index of users, kept current by the `search.users` consumer.
+    pub search: Arc<crate::search::SearchIndex>,
 }
 
 impl AppState {

@@ -7,11 +7,12 @@
 
 mod bookings;
 mod core;
-mod reviews;
 mod payments;
 mod users;
 mod media;
 mod matching;
+mod reviews;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -215,5 +216,6 @@ fn main() {
         bookings::run().await;
         media::run().await;
         matching::run().await;
+        search::run().await;
     });
 }

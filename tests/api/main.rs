@@ -14,5 +14,6 @@ mod matching;
 mod platform;
 mod reviews;
 mod schemathesis;
+mod search;
 mod smtp;
 mod users;
