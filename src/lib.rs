@@ -69,9 +69,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         crate::jobs::ensure_scheduled(tx, media::SWEEP_JOB, ids::now_ms() + media::SWEEP_EVERY_MS)
     })
     .map_err(|e| format!("media sweep schedule: {e}"))?;
-    let events = EventBus::default();
     jobs.register(matching::PURGE_JOB, matching::purge_job);
-    let mut events = EventBus::default();
     events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
     db.write_blocking(|tx| matching::schedule_purge(tx))
         .map_err(|e| format!("scheduling the matching purge: {e}"))?;

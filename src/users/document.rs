@@ -52,48 +52,6 @@ pub fn age_of(date_of_birth: Option<&str>) -> Value {
 pub fn user_document(conn: &Connection, id: &str, viewer: Viewer) -> ApiResult<Option<Value>> {
     let row = conn
         .prepare_cached(
-            "SELECT id, email, phone, first_name, last_name, role, status, is_email_verified, is_phone_verified,
-                    two_factor_enabled, profile_picture_url, profile_picture_public_id, bio,
-                    location_lng, location_lat, location_address, location_city, location_county, location_country,
-                    rating_avg, rating_count, kyc_status, last_login_at, created_at, updated_at
-             FROM users WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-                let first: String = r.get(3)?;
-                let last: String = r.get(4)?;
-                let lng: Option<f64> = r.get(13)?;
-                let lat: Option<f64> = r.get(14)?;
-                let location = match (lng, lat) {
-                    (Some(lng), Some(lat)) => json!({
-                        "type": "Point",
-                        "coordinates": [lng, lat],
-                        "address": r.get::<_, Option<String>>(15)?,
-                        "city": r.get::<_, Option<String>>(16)?,
-                        "county": r.get::<_, Option<String>>(17)?,
-                        "country": r.get::<_, Option<String>>(18)?.unwrap_or_else(|| "Kenya".into()),
-                    }),
-                    _ => Value::Null,
-                };
-                let mut doc = json!({
-                    "_id": r.get::<_, String>(0)?,
-                    "id": r.get::<_, String>(0)?,
-                    "firstName": first,
-                    "lastName": last,
-                    "fullName": format!("{first} {last}"),
-                    "role": r.get::<_, String>(5)?,
-                    "status": r.get::<_, String>(6)?,
-                    "isEmailVerified": r.get::<_, bool>(7)?,
-                    "isPhoneVerified": r.get::<_, bool>(8)?,
-                    "profilePicture": {
-                        "url": r.get::<_, Option<String>>(10)?.unwrap_or_else(|| DEFAULT_AVATAR.to_string()),
-                        "publicId": r.get::<_, Option<String>>(11)?,
-                    },
-                    "bio": r.get::<_, Option<String>>(12)?,
-                    "location": location,
-                    "rating": {"average": r.get::<_, f64>(19)?, "count": r.get::<_, i64>(20)?},
-                    "createdAt": iso(r.get(23)?),
-                    "updatedAt": iso(r.get(24)?),
-                });
             "SELECT u.id, u.email, u.phone, u.first_name, u.last_name, u.role, u.status, u.is_email_verified,
                     u.is_phone_verified, u.two_factor_enabled, u.profile_picture_url, u.profile_picture_public_id,
                     u.bio, u.location_lng, u.location_lat, u.location_address, u.location_city, u.location_county,
