@@ -24,6 +24,7 @@ pub enum Viewer {
 }
 
 impl Viewer {
+    /// Whether this viewer sees email, phone, KYC documents and login data.
     pub fn sees_private(self) -> bool {
         matches!(self, Viewer::Owner | Viewer::Admin)
     }

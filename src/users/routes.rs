@@ -23,6 +23,7 @@ use crate::users::model::{self, FollowOutcome, UpdateContext};
 use crate::users::schemas::*;
 use crate::users::store::{self, Basics, ListFilter, Near, StatusFilter};
 
+/// Every `/api/v1/users` route with its OpenAPI path (mounted by `api_router`).
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users))

@@ -426,7 +426,10 @@ pub fn list_users(
          LEFT JOIN user_profiles up ON up.user_id = u.id",
     );
     if let Some(ids) = candidates {
-        let p = arg(Sql::Text(serde_json::to_string(ids)?), &mut args);
+        // Each id once, first rank kept.
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<&String> = ids.iter().filter(|id| seen.insert(id.as_str())).collect();
+        let p = arg(Sql::Text(serde_json::to_string(&ids)?), &mut args);
         from.push_str(&format!(" JOIN json_each({p}) c ON c.value = u.id"));
     }
     match &filter.status {

@@ -1951,3 +1951,68 @@ async fn the_scrub_job_blanks_personal_data_once_and_keeps_the_row() {
         .await;
     assert_eq!(res.status.as_u16(), 201, "{}", res.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_index_can_hand_the_list_its_ranked_candidates() {
+    use baitech::users::document::Viewer;
+    use baitech::users::store::{list_users, ListFilter, StatusFilter};
+    let s = TestServer::start().await;
+    let mut banned = Seed::new("technician", "Banned");
+    banned.status = "banned";
+    let ids = seed(
+        &s,
+        vec![
+            Seed::new("technician", "A").skill("Wiring", "electrical"),
+            Seed::new("technician", "B").skill("Pipes", "plumbing"),
+            Seed::new("customer", "C"),
+            banned,
+        ],
+    )
+    .await;
+    let ranked = vec![
+        ids[3].clone(),
+        ids[2].clone(),
+        ids[0].clone(),
+        ids[2].clone(),
+        ids[1].clone(),
+    ];
+    let filter = ListFilter {
+        role: None,
+        status: StatusFilter::Active,
+        skills: Vec::new(),
+        min_rating: None,
+        near: None,
+        text: None,
+        kyc_status: None,
+        sort: None,
+    };
+    let run = move |filter: ListFilter, ranked: Vec<String>| {
+        let db = s.state.db.clone();
+        async move {
+            db.read(move |c| {
+                let page = baitech::http::Page { page: 1, limit: 20 };
+                list_users(c, &filter, Some(&ranked), page, &|_| Viewer::Public)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let (users, total) = run(filter.clone(), ranked.clone()).await;
+    assert_eq!(
+        total, 3,
+        "the banned account is filtered out, the duplicate counted once"
+    );
+    assert_eq!(
+        ids_of(&Value::Array(users)),
+        [ids[2].clone(), ids[0].clone(), ids[1].clone()],
+        "rank kept"
+    );
+    let technicians = ListFilter {
+        skills: vec!["plumbing".into()],
+        ..filter.clone()
+    };
+    let (users, _) = run(technicians, ranked.clone()).await;
+    assert_eq!(ids_of(&Value::Array(users)), [ids[1].clone()]);
+    let (users, total) = run(filter, Vec::new()).await;
+    assert!(users.is_empty() && total == 0);
+}
