@@ -50,6 +50,8 @@ pub enum Command {
     Check,
     /// Print the OpenAPI document (JSON), for client generators.
     Openapi,
+    /// Verify the payments ledger: every entry balances, every balance equals its postings, no wallet is negative.
+    LedgerCheck,
 }
 
 #[derive(Subcommand, Debug)]
@@ -115,6 +117,23 @@ pub fn run_offline(command: &Command, config: &Config) -> Result<(), String> {
         Command::Backup { to } => backup(config, to),
         Command::Restore { from } => restore(config, from),
         Command::User(cmd) => user(config, cmd),
+        Command::LedgerCheck => ledger_check(config),
+    }
+}
+
+fn ledger_check(config: &Config) -> Result<(), String> {
+    let conn = open_existing(config)?;
+    let started = std::time::Instant::now();
+    let report = crate::payments::ledger::check(&conn).map_err(|e| e.to_string())?;
+    println!("{}", report.summary());
+    println!(
+        "checked in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err("ledger invariants violated".into())
     }
 }
 

@@ -16,7 +16,9 @@ pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod payments;
 pub mod providers;
+pub mod reviews;
 pub mod state;
 pub mod system;
 pub mod users;
@@ -55,7 +57,8 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         .map_err(|e| format!("loading the technician index: {e}"))?;
     let mut jobs = JobRegistry::default();
     jobs.register(providers::email::JOB_KIND, providers::email::send);
-    let events = EventBus::default();
+    let mut events = EventBus::default();
+    payments::register(&mut jobs, &mut events);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -65,6 +68,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         memory_kib: config.argon2_memory_kib,
         iterations: config.argon2_iterations,
     };
+    let payments = Arc::new(payments::Payments::open(&config)?);
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -76,7 +80,9 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         http,
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
+        accounts: Arc::default(),
         geo: Arc::new(geo),
+        payments,
     })
 }
 
@@ -116,6 +122,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(system::routes())
         .nest("/api/v1/auth", auth::routes::routes())
+        .nest("/api/v1/reviews", reviews::routes::routes())
+        .nest("/api/v1/transactions", payments::routes::routes())
+        .nest("/api/v1/wallet", payments::routes::wallet_routes())
         .nest("/api/v1/bookings", bookings::routes::routes())
 }
 

@@ -26,8 +26,12 @@ pub struct AppState {
     pub started: Instant,
     /// A valid hash to verify against when an email is unknown (equal timing).
     pub decoy_hash: Arc<String>,
+    /// Recently seen callers' accounts (see `AccountCache`).
+    pub accounts: Arc<crate::auth::extract::AccountCache>,
     /// Active technicians' locations, for nearby search and matching.
     pub geo: Arc<crate::users::geo::GeoIndex>,
+    /// Payments: the M-Pesa callback secret and the cached Daraja token.
+    pub payments: Arc<crate::payments::Payments>,
 }
 
 impl AppState {

@@ -7,6 +7,8 @@
 
 mod bookings;
 mod core;
+mod payments;
+mod reviews;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -204,6 +206,8 @@ fn main() {
                 .unwrap_or(1)
         );
         core::run().await;
+        reviews::run().await;
+        payments::run().await;
         bookings::run().await;
     });
 }

@@ -42,6 +42,9 @@ pub struct Db {
     readers: Arc<tokio::sync::Semaphore>,
     writer: Arc<Mutex<Connection>>,
     committed: Arc<Notify>,
+    /// Bumped after every commit of this process: a value read before a
+    /// query and still current later means nothing was written in between.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
@@ -73,6 +76,7 @@ impl Db {
             pool,
             writer: Arc::new(Mutex::new(writer)),
             committed: Arc::new(Notify::new()),
+            generation: Arc::default(),
         })
     }
 
@@ -147,6 +151,8 @@ impl Db {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
             let changed = conn.total_changes() != before;
             after(&conn, &value);
             (value, changed)
@@ -160,6 +166,12 @@ impl Db {
         Ok(result)
     }
 
+    /// The commit generation (see the field); caches of database rows keep
+    /// the generation they were read at and are valid only while it holds.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Fires after every committed write that changed rows; background consumers wait on it.
     pub fn committed(&self) -> &Notify {
         &self.committed
@@ -171,7 +183,10 @@ impl Db {
             .writer
             .lock()
             .map_err(|_| ApiError::internal("writer mutex poisoned"))?;
-        Ok(f(&mut conn))
+        let value = f(&mut conn);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(value)
     }
 
     /// Connections in use and idle in the read pool, for `/metrics`.

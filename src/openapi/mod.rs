@@ -16,6 +16,9 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "system", description = "Health, metrics, service description"),
         (name = "auth", description = "Accounts, sign-in, sessions, 2FA"),
+        (name = "reviews", description = "Reviews after completed bookings, helpful marks, responses"),
+        (name = "transactions", description = "Payments, escrow, refunds, gateway webhooks"),
+        (name = "wallet", description = "Wallet balance, postings, withdrawals"),
         (name = "bookings", description = "Bookings: the job's state machine, pricing, QA, disputes, stats"),
     )
 )]
