@@ -165,8 +165,6 @@ settings! {
     booking_horizon_days: u32 = 180u32;
     /// Bookings: hours after completion during which a participant may open a dispute.
     booking_dispute_window_hours: u32 = 72u32;
-    /// Bookings: the platform's share of a booking's total, in basis points (1000 = 10%).
-    booking_platform_fee_bps: u32 = 1000u32;
     /// Bookings: a customer cancelling an accepted job less than this many hours before it starts pays a fee.
     booking_late_cancel_hours: u32 = 24u32;
     /// Bookings: the late-cancellation fee, in percent of the booking's total.

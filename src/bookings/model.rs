@@ -7,6 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::payments::model::{platform_fee, FeePolicy};
 
 // ---------------------------------------------------------------- statuses
 
@@ -772,9 +773,11 @@ impl PricingError {
 }
 
 /// Prices line items: subtotal = labour + parts + materials + transport −
-/// discounts (never negative); the platform fee is `fee_bps` basis points
-/// of it, rounded half up; the total is the subtotal.
-pub fn price(items: &[LineItem], fee_bps: u32) -> Result<Pricing, PricingError> {
+/// discounts (never negative); the platform fee is the payments module's
+/// fee on it (`payments::model::platform_fee`: percent rounded half up, at
+/// least the minimum, at most the subtotal), so the fee a booking shows is
+/// the fee its release takes; the total is the subtotal.
+pub fn price(items: &[LineItem], fee: FeePolicy) -> Result<Pricing, PricingError> {
     if items.len() > MAX_ITEMS {
         return Err(PricingError::TooManyItems);
     }
@@ -810,8 +813,7 @@ pub fn price(items: &[LineItem], fee_bps: u32) -> Result<Pricing, PricingError> 
         return Err(PricingError::DiscountTooLarge);
     }
     p.subtotal_minor = gross - p.discount_minor;
-    p.platform_fee_minor = (p.subtotal_minor as i128 * fee_bps as i128 + 5_000) as i64 / 10_000;
-    p.platform_fee_minor = p.platform_fee_minor.min(p.subtotal_minor);
+    p.platform_fee_minor = platform_fee(p.subtotal_minor, fee);
     p.total_minor = p.subtotal_minor;
     Ok(p)
 }
@@ -1201,6 +1203,13 @@ mod tests {
         }
     }
 
+    fn fee(basis_points: i64) -> FeePolicy {
+        FeePolicy {
+            basis_points,
+            minimum_minor: 0,
+        }
+    }
+
     fn item(kind: ItemKind, quantity: i64, unit_minor: i64) -> LineItem {
         LineItem {
             kind,
@@ -1220,7 +1229,7 @@ mod tests {
                 item(ItemKind::Transport, 1, 20_000),
                 item(ItemKind::Discount, 1, 10_000),
             ],
-            1000,
+            fee(1000),
         )
         .unwrap();
         assert_eq!(p.labour_minor, 300_000);
@@ -1231,35 +1240,62 @@ mod tests {
         assert_eq!(p.platform_fee_minor, 34_515);
         assert_eq!(p.total_minor, 345_150);
         assert_eq!(p.technician_earnings_minor(), 310_635);
-        assert_eq!(price(&[], 1000).unwrap(), Pricing::default());
+        assert_eq!(price(&[], fee(1000)).unwrap(), Pricing::default());
     }
 
     #[test]
     fn fee_rounds_half_up() {
         assert_eq!(
-            price(&[item(ItemKind::Labour, 1, 5)], 1000)
+            price(&[item(ItemKind::Labour, 1, 5)], fee(1000))
                 .unwrap()
                 .platform_fee_minor,
             1
         );
         assert_eq!(
-            price(&[item(ItemKind::Labour, 1, 4)], 1000)
+            price(&[item(ItemKind::Labour, 1, 4)], fee(1000))
                 .unwrap()
                 .platform_fee_minor,
             0
         );
         assert_eq!(
-            price(&[item(ItemKind::Labour, 1, 100)], 0)
+            price(&[item(ItemKind::Labour, 1, 100)], fee(0))
                 .unwrap()
                 .platform_fee_minor,
             0
         );
         assert_eq!(
-            price(&[item(ItemKind::Labour, 1, 100)], 20_000)
+            price(&[item(ItemKind::Labour, 1, 100)], fee(20_000))
                 .unwrap()
                 .platform_fee_minor,
             100
         );
+    }
+
+    #[test]
+    fn fee_has_the_payments_minimum() {
+        let policy = FeePolicy {
+            basis_points: 1000,
+            minimum_minor: 50,
+        };
+        assert_eq!(
+            price(&[item(ItemKind::Labour, 1, 100)], policy)
+                .unwrap()
+                .platform_fee_minor,
+            50
+        );
+        assert_eq!(
+            price(&[item(ItemKind::Labour, 1, 30)], policy)
+                .unwrap()
+                .platform_fee_minor,
+            30
+        );
+        assert_eq!(
+            price(&[item(ItemKind::Labour, 1, 10_000)], policy)
+                .unwrap()
+                .platform_fee_minor,
+            1000
+        );
+        assert_eq!(price(&[], policy).unwrap().platform_fee_minor, 0);
     }
 
     #[test]
@@ -1270,26 +1306,26 @@ mod tests {
                     item(ItemKind::Labour, 1, 100),
                     item(ItemKind::Discount, 1, 101)
                 ],
-                1000
+                fee(1000)
             ),
             Err(PricingError::DiscountTooLarge)
         );
         assert!(matches!(
-            price(&[item(ItemKind::Labour, 0, 100)], 1000),
+            price(&[item(ItemKind::Labour, 0, 100)], fee(1000)),
             Err(PricingError::BadItem(0, _))
         ));
         assert!(matches!(
-            price(&[item(ItemKind::Parts, 1, -1)], 1000),
+            price(&[item(ItemKind::Parts, 1, -1)], fee(1000)),
             Err(PricingError::BadItem(0, _))
         ));
         assert!(matches!(
-            price(&[item(ItemKind::Parts, MAX_QUANTITY, MAX_MINOR)], 1000),
+            price(&[item(ItemKind::Parts, MAX_QUANTITY, MAX_MINOR)], fee(1000)),
             Err(PricingError::BadItem(0, _))
         ));
         let many = vec![item(ItemKind::Labour, 1, 1); MAX_ITEMS + 1];
-        assert_eq!(price(&many, 1000), Err(PricingError::TooManyItems));
+        assert_eq!(price(&many, fee(1000)), Err(PricingError::TooManyItems));
         let big = vec![item(ItemKind::Labour, 1, MAX_MINOR); 2];
-        assert_eq!(price(&big, 1000), Err(PricingError::TooLarge));
+        assert_eq!(price(&big, fee(1000)), Err(PricingError::TooLarge));
     }
 
     #[test]

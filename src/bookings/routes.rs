@@ -921,7 +921,7 @@ async fn create_booking(
         ..Default::default()
     };
     let lines = parse_price_input(&price_input, &mut errors).unwrap_or_default();
-    let pricing = model::price(&lines, config.booking_platform_fee_bps);
+    let pricing = model::price(&lines, crate::payments::movements::fee_policy(config));
     if let Err(e) = &pricing {
         let (field, message) = e.field_error();
         check(
@@ -1252,7 +1252,11 @@ async fn update_pricing(
     );
     finish(errors)?;
     let lines = lines.unwrap_or_default();
-    let pricing = model::price(&lines, state.config.booking_platform_fee_bps).map_err(|e| {
+    let pricing = model::price(
+        &lines,
+        crate::payments::movements::fee_policy(&state.config),
+    )
+    .map_err(|e| {
         let (field, message) = e.field_error();
         ApiError::field(field, message)
     })?;

@@ -175,7 +175,7 @@ impl Db {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Fires after every committed write; background consumers wait on it.
+    /// Fires after every committed write that changed rows; background consumers wait on it.
     pub fn committed(&self) -> &Notify {
         &self.committed
     }
