@@ -218,27 +218,28 @@ async fn render(state: &AppState, wanted: &Wanted) -> ApiResult<Option<Bytes>> {
     let source = media.file_path(&original.public_id, original.format);
     let transform = wanted.transform;
     let key = wanted.key.clone();
-    let _permit = media.decode_permit().await?;
     let m = media.clone();
-    let bytes = tokio::task::spawn_blocking(move || -> ApiResult<Bytes> {
-        if !source.is_file() {
-            return Err(ApiError::NotFound("File not found".into()));
-        }
-        let encoded = image_ops::render(&source, original.format, &transform)?;
-        let temp = TempFile::new_in(&m.tmp_dir());
-        std::fs::write(temp.path(), &encoded.bytes)
-            .and_then(|_| temp.persist(&target))
-            .map_err(|e| ApiError::internal(format!("media cache: {e}")))?;
-        let bytes = Bytes::from(encoded.bytes);
-        let size = bytes.len() as u64;
-        for old in m.cache().insert(&key, size, Some(bytes.clone())) {
-            if old != key {
-                let _ = std::fs::remove_file(m.cache_dir().join(old));
+    let bytes = media
+        .images()
+        .run(move || -> ApiResult<Bytes> {
+            if !source.is_file() {
+                return Err(ApiError::NotFound("File not found".into()));
             }
-        }
-        Ok(bytes)
-    })
-    .await??;
+            let encoded = image_ops::render(&source, original.format, &transform)?;
+            let temp = TempFile::new_in(&m.tmp_dir());
+            std::fs::write(temp.path(), &encoded.bytes)
+                .and_then(|_| temp.persist(&target))
+                .map_err(|e| ApiError::internal(format!("media cache: {e}")))?;
+            let bytes = Bytes::from(encoded.bytes);
+            let size = bytes.len() as u64;
+            for old in m.cache().insert(&key, size, Some(bytes.clone())) {
+                if old != key {
+                    let _ = std::fs::remove_file(m.cache_dir().join(old));
+                }
+            }
+            Ok(bytes)
+        })
+        .await??;
     Ok(Some(bytes))
 }
 

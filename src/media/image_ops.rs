@@ -14,7 +14,6 @@ use std::io::BufReader;
 use std::path::Path;
 
 use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::imageops::FilterType;
@@ -25,6 +24,7 @@ use image::{
 };
 
 use crate::error::ApiError;
+use crate::media::jpeg;
 use crate::media::model::{fit_within, Format, Quality, Shape, Transform};
 
 /// Widest or tallest image we decode.
@@ -157,72 +157,124 @@ fn scale(img: &DynamicImage, w: u32, h: u32) -> DynamicImage {
 }
 
 /// For each of `dst` output positions along an axis of `src` samples: the
-/// source indices it covers and their weights in 1/65536ths (summing to 65536).
-fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, u32)>> {
-    let ratio = src as f64 / dst as f64;
-    (0..dst)
-        .map(|j| {
-            let (start, end) = (j as f64 * ratio, ((j + 1) as f64 * ratio).min(src as f64));
-            let mut taps: Vec<(usize, u32)> = Vec::new();
-            let mut i = start.floor() as usize;
-            while (i as f64) < end && i < src {
-                let cover = (end.min(i as f64 + 1.0) - start.max(i as f64)).max(0.0);
-                let w = (cover / ratio * 65536.0).round() as u32;
-                if w > 0 {
-                    taps.push((i, w));
-                }
-                i += 1;
-            }
-            if taps.is_empty() {
-                taps.push((start.floor().min(src as f64 - 1.0) as usize, 0));
-            }
-            let sum: u32 = taps.iter().map(|t| t.1).sum();
-            let fix = 65536i64 - sum as i64;
-            if let Some(max) = taps.iter_mut().max_by_key(|t| t.1) {
-                max.1 = (max.1 as i64 + fix) as u32;
-            }
-            taps
-        })
-        .collect()
+/// first source index it covers and `stride` weights from there, in
+/// 1/65536ths summing to 65536 (padded with zeros, always in bounds).
+struct Taps {
+    stride: usize,
+    starts: Vec<usize>,
+    weights: Vec<u32>,
 }
 
-/// Area-average reduction of interleaved 8-bit samples, `ch` per pixel,
-/// from `sw`×`sh` to `dw`×`dh` (each no larger than the source).
-fn area_downscale(src: &[u8], sw: usize, sh: usize, ch: usize, dw: usize, dh: usize) -> Vec<u8> {
-    let xs = area_weights(sw, dw);
-    let ys = area_weights(sh, dh);
-    // Horizontal pass: every source row to `dw` pixels, kept as value × 256.
-    let row = dw * ch;
-    let mut mid = vec![0u16; row * sh];
-    for y in 0..sh {
-        let s = &src[y * sw * ch..(y + 1) * sw * ch];
-        let m = &mut mid[y * row..(y + 1) * row];
-        for (x, taps) in xs.iter().enumerate() {
-            for c in 0..ch {
-                let mut acc = 0u32;
-                for &(i, w) in taps {
-                    acc += s[i * ch + c] as u32 * w;
-                }
-                m[x * ch + c] = ((acc + 128) >> 8) as u16;
+fn area_weights(src: usize, dst: usize) -> Taps {
+    let ratio = src as f64 / dst as f64;
+    let lists: Vec<(usize, Vec<u32>)> = (0..dst)
+        .map(|j| {
+            let (start, end) = (j as f64 * ratio, ((j + 1) as f64 * ratio).min(src as f64));
+            let first = (start.floor() as usize).min(src - 1);
+            let mut ws = Vec::new();
+            let mut i = first;
+            while (i as f64) < end && i < src {
+                let cover = (end.min(i as f64 + 1.0) - start.max(i as f64)).max(0.0);
+                ws.push((cover / ratio * 65536.0).round() as u32);
+                i += 1;
+            }
+            if ws.is_empty() {
+                ws.push(0);
+            }
+            let sum: i64 = ws.iter().map(|&w| w as i64).sum();
+            if let Some(max) = ws.iter_mut().max() {
+                *max = (*max as i64 + 65536 - sum) as u32;
+            }
+            (first, ws)
+        })
+        .collect();
+    let stride = lists.iter().map(|l| l.1.len()).max().unwrap_or(1).min(src);
+    let mut starts = Vec::with_capacity(dst);
+    let mut weights = Vec::with_capacity(dst * stride);
+    for (first, ws) in lists {
+        // Shift windows that would run past the end left, padding in front.
+        let start = first.min(src - stride);
+        let pad = first - start;
+        starts.push(start);
+        weights.extend(std::iter::repeat_n(0, pad));
+        weights.extend_from_slice(&ws);
+        weights.extend(std::iter::repeat_n(0, stride - pad - ws.len()));
+    }
+    Taps {
+        stride,
+        starts,
+        weights,
+    }
+}
+
+/// One row (samples × 256) through the horizontal taps, to 8-bit samples.
+fn horizontal<const CH: usize>(src: &[u16], out: &mut [u8], taps: &Taps) {
+    let stride = taps.stride;
+    for ((&start, ws), px_out) in taps
+        .starts
+        .iter()
+        .zip(taps.weights.chunks_exact(stride))
+        .zip(out.chunks_exact_mut(CH))
+    {
+        let window = &src[start * CH..(start + stride) * CH];
+        let mut acc = [0u32; CH];
+        for (px, &w) in window.chunks_exact(CH).zip(ws) {
+            for c in 0..CH {
+                acc[c] += px[c] as u32 * w;
             }
         }
+        for c in 0..CH {
+            px_out[c] = ((acc[c] + (1 << 23)) >> 24).min(255) as u8;
+        }
     }
-    // Vertical pass: rows of the intermediate into output rows.
-    let mut out = vec![0u8; row * dh];
+}
+
+/// Row by row: the vertical taps of an output row are summed over whole
+/// source rows (which vectorises) into one row buffer that stays in cache,
+/// then that row goes through the horizontal taps.
+fn area_downscale_ch<const CH: usize>(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    dw: usize,
+    dh: usize,
+) -> Vec<u8> {
+    let xs = area_weights(sw, dw);
+    let ys = area_weights(sh, dh);
+    let row = sw * CH;
     let mut acc = vec![0u32; row];
-    for (y, taps) in ys.iter().enumerate() {
+    let mut mid = vec![0u16; row];
+    let mut out = vec![0u8; dw * CH * dh];
+    for (y, o) in out.chunks_exact_mut(dw * CH).enumerate() {
         acc.iter_mut().for_each(|a| *a = 0);
-        for &(i, w) in taps {
-            let m = &mid[i * row..(i + 1) * row];
-            for (a, &v) in acc.iter_mut().zip(m) {
+        let first = ys.starts[y];
+        let ws = &ys.weights[y * ys.stride..(y + 1) * ys.stride];
+        for (k, &w) in ws.iter().enumerate() {
+            if w == 0 {
+                continue;
+            }
+            let s = &src[(first + k) * row..(first + k + 1) * row];
+            for (a, &v) in acc.iter_mut().zip(s) {
                 *a += v as u32 * w;
             }
         }
-        for (o, &a) in out[y * row..(y + 1) * row].iter_mut().zip(&acc) {
-            *o = ((a + (1 << 23)) >> 24).min(255) as u8;
+        for (m, &a) in mid.iter_mut().zip(&acc) {
+            *m = ((a + 128) >> 8) as u16;
         }
+        horizontal::<CH>(&mid, o, &xs);
     }
     out
+}
+
+/// Area-average reduction of interleaved 8-bit samples, `ch` (1–4) per
+/// pixel, from `sw`×`sh` to `dw`×`dh` (each no larger than the source).
+fn area_downscale(src: &[u8], sw: usize, sh: usize, ch: usize, dw: usize, dh: usize) -> Vec<u8> {
+    match ch {
+        1 => area_downscale_ch::<1>(src, sw, sh, dw, dh),
+        2 => area_downscale_ch::<2>(src, sw, sh, dw, dh),
+        3 => area_downscale_ch::<3>(src, sw, sh, dw, dh),
+        _ => area_downscale_ch::<4>(src, sw, sh, dw, dh),
+    }
 }
 
 /// Scales and centre-crops to exactly `w`×`h`.
@@ -285,16 +337,16 @@ fn encode(
                 .map_err(failed)?;
         }
         _ => {
-            let img: Cow<DynamicImage> = match img {
-                DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => Cow::Borrowed(img),
-                other if other.color().has_alpha() => Cow::Owned(flatten(other)),
-                other => Cow::Owned(other.to_rgb8().into()),
+            let (w, h) = (img.width() as usize, img.height() as usize);
+            let icc = icc.as_deref();
+            out = match img {
+                DynamicImage::ImageLuma8(g) => jpeg::encode_gray(g.as_raw(), w, h, quality, icc),
+                DynamicImage::ImageRgb8(rgb) => jpeg::encode_rgb(rgb.as_raw(), w, h, quality, icc),
+                other if other.color().has_alpha() => {
+                    jpeg::encode_rgb(flatten(other).as_bytes(), w, h, quality, icc)
+                }
+                other => jpeg::encode_rgb(other.to_rgb8().as_raw(), w, h, quality, icc),
             };
-            let mut enc = JpegEncoder::new_with_quality(&mut out, quality);
-            if let Some(icc) = icc {
-                let _ = enc.set_icc_profile(icc);
-            }
-            img.write_with_encoder(enc).map_err(failed)?;
         }
     }
     Ok(out)
@@ -427,9 +479,36 @@ mod tests {
         assert!(area_downscale(&white, 50, 50, 4, 13, 9)
             .iter()
             .all(|&v| v == 255));
-        for (src, dst) in [(10, 3), (1200, 7), (5, 5), (1, 1)] {
-            for taps in area_weights(src, dst) {
-                assert_eq!(taps.iter().map(|t| t.1).sum::<u32>(), 65536);
+        for (src, dst) in [
+            (10, 3),
+            (1200, 7),
+            (5, 5),
+            (1, 1),
+            (2400, 1200),
+            (1601, 800),
+        ] {
+            let taps = area_weights(src, dst);
+            for (j, ws) in taps.weights.chunks_exact(taps.stride).enumerate() {
+                assert_eq!(ws.iter().sum::<u32>(), 65536);
+                assert!(taps.starts[j] + taps.stride <= src);
+            }
+        }
+        // Matches a plain per-pixel mean on an exact 2× reduction.
+        let src: Vec<u8> = (0..16 * 8 * 3).map(|i| (i * 37 % 256) as u8).collect();
+        let out = area_downscale(&src, 16, 8, 3, 8, 4);
+        for y in 0..4 {
+            for x in 0..8 {
+                for c in 0..3 {
+                    let at = |xx: usize, yy: usize| src[(yy * 16 + xx) * 3 + c] as u32;
+                    let mean = (at(2 * x, 2 * y)
+                        + at(2 * x + 1, 2 * y)
+                        + at(2 * x, 2 * y + 1)
+                        + at(2 * x + 1, 2 * y + 1)
+                        + 2)
+                        / 4;
+                    let got = out[(y * 8 + x) * 3 + c] as u32;
+                    assert!(got.abs_diff(mean) <= 1, "{got} vs {mean}");
+                }
             }
         }
     }

@@ -14,12 +14,14 @@ pub mod cache;
 pub mod delivery;
 pub mod grants;
 pub mod image_ops;
+pub mod jpeg;
 pub mod model;
 pub mod routes;
 pub mod schemas;
 pub mod store;
 pub mod upload;
 pub mod video;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::jobs::Job;
 use crate::media::cache::RenderCache;
 use crate::media::grants::{GrantClaims, GrantRefusal};
@@ -48,7 +50,7 @@ pub struct Media {
     key: Vec<u8>,
     base: String,
     cache: RenderCache,
-    decode: tokio::sync::Semaphore,
+    images: workers::ImageWorkers,
     renders: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     ffmpeg: Option<PathBuf>,
     /// Lifetime of a direct-upload grant.
@@ -79,7 +81,7 @@ impl Media {
             root,
             key,
             base: config.public_url.trim_end_matches('/').to_string(),
-            decode: tokio::sync::Semaphore::new(cores.max(2)),
+            images: workers::ImageWorkers::start(cores.clamp(1, 8)),
             renders: Mutex::new(HashMap::new()),
             ffmpeg: video::find_ffmpeg(&config.media_ffmpeg),
             grant_ttl_secs: config.media_grant_ttl_secs.max(1),
@@ -133,13 +135,10 @@ impl Media {
         &self.cache
     }
 
-    /// Waits for a decode slot: at most one image decode per core runs at a
-    /// time, which bounds memory whatever the number of uploads.
-    pub async fn decode_permit(&self) -> ApiResult<tokio::sync::SemaphorePermit<'_>> {
-        self.decode
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal("decode semaphore closed"))
+    /// The image threads: all decoding and encoding runs there, one image
+    /// per core at a time, which bounds memory whatever the number of uploads.
+    pub fn images(&self) -> &workers::ImageWorkers {
+        &self.images
     }
 
     /// A lock per render key, so one transformation is rendered once even

@@ -260,20 +260,21 @@ async fn receive_file(
 
     match format.kind() {
         Kind::Image => {
-            let _permit = media.decode_permit().await?;
             let dir = media.tmp_dir();
             let shape = rule.shape;
-            let (processed, encoded) = tokio::task::spawn_blocking(move || {
-                let encoded = image_ops::process_upload(raw.path(), format, shape)?;
-                let processed = TempFile::new_in(&dir);
-                write_synced(processed.path(), &encoded.bytes)?;
-                drop(raw);
-                Ok::<_, image_ops::ImageFailure>((
-                    processed,
-                    (encoded.bytes.len(), encoded.width, encoded.height),
-                ))
-            })
-            .await??;
+            let (processed, encoded) = media
+                .images()
+                .run(move || {
+                    let encoded = image_ops::process_upload(raw.path(), format, shape)?;
+                    let processed = TempFile::new_in(&dir);
+                    write_synced(processed.path(), &encoded.bytes)?;
+                    drop(raw);
+                    Ok::<_, image_ops::ImageFailure>((
+                        processed,
+                        (encoded.bytes.len(), encoded.width, encoded.height),
+                    ))
+                })
+                .await??;
             Ok(Incoming {
                 order,
                 format,
