@@ -498,8 +498,13 @@ pub fn customer_matches(
     now: i64,
     limit: i64,
 ) -> ApiResult<Vec<MatchRow>> {
-    let status_clause = match filter.status {
+    // Open matches past their expiry read as `expired` (see `document::wire_status`).
+    let status_clause = match filter.status.as_deref() {
         None => "m.is_active = 1 AND m.expires_at > ?5 AND m.status IN ('suggested','viewed')",
+        Some("expired") => {
+            "(m.status = ?2 OR (m.status IN ('suggested','viewed') AND m.expires_at <= ?5))"
+        }
+        Some("suggested" | "viewed") => "m.status = ?2 AND m.expires_at > ?5",
         Some(_) => "m.status = ?2",
     };
     let sql = format!(

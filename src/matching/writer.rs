@@ -3,8 +3,9 @@
 //! Every find-technicians call stores a session and its matches. Under load
 //! one transaction per call would queue many small transactions on the
 //! single writer (and each commit wakes every job worker and event
-//! consumer). Instead calls hand their session to one task that writes
-//! whatever has queued up meanwhile in a single transaction. Each caller
+//! consumer). Instead calls hand their session to one thread that writes
+//! whatever has queued up meanwhile in a single transaction (the thread
+//! ends when the application state is dropped). Each caller
 //! still waits for the commit of its own session before answering, so a
 //! returned match is always stored; when the server is idle a batch is one
 //! session and nothing waits.
@@ -42,8 +43,9 @@ fn write_one(
     store::count_request(tx, &session.customer_id, matches.len())
 }
 
-async fn run(db: Db, mut queue: mpsc::UnboundedReceiver<Pending>) {
-    while let Some(first) = queue.recv().await {
+/// The writer thread: blocks on the queue, writes what has gathered, answers each caller.
+fn run(db: Db, mut queue: mpsc::UnboundedReceiver<Pending>) {
+    while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -51,38 +53,24 @@ async fn run(db: Db, mut queue: mpsc::UnboundedReceiver<Pending>) {
                 Err(_) => break,
             }
         }
-        let (items, dones): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|p| ((p.session, p.matches), p.done))
-            .unzip();
-        let items = std::sync::Arc::new(items);
-        let all = items.clone();
-        let together = db
-            .write(move |tx| {
-                for (s, m) in all.iter() {
-                    write_one(tx, s, m)?;
-                }
-                Ok(())
-            })
-            .await;
-        if together.is_ok() || items.len() == 1 {
-            for done in dones {
-                let _ = done.send(
-                    together
-                        .as_ref()
-                        .map(|_| ())
-                        .map_err(|e| ApiError::internal(e)),
-                );
+        let together = db.write_blocking(|tx| {
+            for p in &batch {
+                write_one(tx, &p.session, &p.matches)?;
+            }
+            Ok(())
+        });
+        if together.is_ok() || batch.len() == 1 {
+            for p in batch {
+                let _ = p
+                    .done
+                    .send(together.as_ref().map(|_| ()).map_err(ApiError::internal));
             }
             continue;
         }
         // One bad session must not fail the others: write them one by one.
-        for (i, done) in dones.into_iter().enumerate() {
-            let items = items.clone();
-            let one = db
-                .write(move |tx| write_one(tx, &items[i].0, &items[i].1))
-                .await;
-            let _ = done.send(one);
+        for p in batch {
+            let one = db.write_blocking(|tx| write_one(tx, &p.session, &p.matches));
+            let _ = p.done.send(one);
         }
     }
 }
@@ -98,7 +86,13 @@ impl SessionWriter {
     ) -> ApiResult<()> {
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run(db.clone(), rx));
+            let db = db.clone();
+            let spawned = std::thread::Builder::new()
+                .name("matching-sessions".into())
+                .spawn(move || run(db, rx));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start the matching session writer");
+            }
             tx
         });
         let (done, wait) = oneshot::channel();

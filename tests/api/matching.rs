@@ -1036,6 +1036,26 @@ async fn expired_matches_cannot_be_accepted() {
         .await
         .expect(200);
     assert_eq!(open["count"], 0);
+    let viewed = s
+        .get(
+            "/api/v1/matching/my-matches?status=viewed",
+            Some(&customer.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        viewed["count"], 0,
+        "an expired match is not listed as viewed"
+    );
+    let expired = s
+        .get(
+            "/api/v1/matching/my-matches?status=expired",
+            Some(&customer.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(expired["count"], 1);
+    assert_eq!(expired["data"][0]["status"], "expired");
     let bookings: i64 = s
         .query(|c| c.query_row("SELECT COUNT(*) FROM bookings", [], |r| r.get(0)))
         .await;
