@@ -12,11 +12,27 @@ use crate::events::Event;
 use crate::ids::is_valid_id;
 use crate::state::AppState;
 
-/// The users an event may have changed the searchable text or rank of:
-/// the subject of every `user.*` and `technician.*` event, and the
-/// reviewee named in a `review.*` event's payload (ratings move the rank).
+/// `user.*` events that cannot change what the index holds of a user
+/// (credentials, follows); skipping them saves an index commit each.
+const IRRELEVANT: &[&str] = &[
+    "user.password_reset",
+    "user.password_changed",
+    "user.email_verified",
+    "user.2fa_enabled",
+    "user.2fa_disabled",
+    "user.followed",
+    "user.unfollowed",
+];
+
+/// The user an event may have changed the searchable text or rank of:
+/// the subject of every `user.*` (but [`IRRELEVANT`]) and `technician.*`
+/// event, and the reviewee named in a `review.*` event's payload (ratings
+/// move the rank). Unknown `user.*` kinds count: re-indexing is harmless.
 pub fn affected_user(event: &Event) -> Option<String> {
     let kind = event.kind.as_str();
+    if IRRELEVANT.contains(&kind) {
+        return None;
+    }
     let id = if kind.starts_with("user.") || kind.starts_with("technician.") {
         event.subject_id.clone()
     } else if kind.starts_with("review.") {
@@ -88,6 +104,10 @@ mod tests {
         );
         assert_eq!(
             affected_user(&event("user.updated", Some("nope"), json!({}))),
+            None
+        );
+        assert_eq!(
+            affected_user(&event("user.password_changed", Some(id), json!({}))),
             None
         );
     }
