@@ -7,12 +7,12 @@
 
 mod bookings;
 mod core;
-mod payments;
-mod users;
-mod media;
 mod matching;
+mod media;
+mod payments;
 mod reviews;
 mod search;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -228,13 +228,25 @@ async fn list_users(
         skills: model::parse_list_param(q.skills.as_deref()),
         min_rating,
         near,
-        // Plain-SQL text match until a search index supplies candidates.
-        text: search.map(String::from),
+        // The search index supplies ranked candidates instead.
+        text: None,
         kyc_status,
         sort,
     };
-    // Ids a search index ranked, best first (`None`: no index involved).
-    let candidates: Option<Vec<String>> = None;
+    // Ids the search index ranked, best first (`None`: no text search). The
+    // status and every other filter still apply to them in SQL.
+    let candidates: Option<Vec<String>> = match search {
+        Some(text) => {
+            let (index, text) = (state.search.clone(), text.to_string());
+            Some(
+                tokio::task::spawn_blocking(move || {
+                    index.search_users_in_status(&text, None, crate::search::index::MAX_RESULTS)
+                })
+                .await??,
+            )
+        }
+        None => None,
+    };
     let caller_id = caller.id().map(String::from);
     let (users, total) = state
         .db
@@ -276,6 +288,7 @@ pub struct NearbyQuery {
               (status = 429, body = ErrorBody)))]
 async fn nearby_technicians(
     State(state): State<AppState>,
+    caller: OptionalUser,
     AppQuery(q): AppQuery<NearbyQuery>,
 ) -> ApiResult<Json<Value>> {
     let mut errors = Vec::new();
@@ -331,11 +344,19 @@ async fn nearby_technicians(
     };
     let skills = model::parse_list_param(q.skills.as_deref());
     let geo = state.geo.clone();
+    let caller_id = caller.id().map(String::from);
     let (items, total) = state
         .db
         .read(move |c| {
+            // A customer never sees the technicians they blocked in matching.
+            let blocked = match &caller_id {
+                Some(id) => crate::matching::store::blocked_technicians(c, id)?,
+                None => Default::default(),
+            };
             let found = geo.within_tagged(near.lng, near.lat, near.radius_km, &skills, |p| {
-                (!available_only || p.is_available) && min_rating.is_none_or(|m| p.rating >= m)
+                (!available_only || p.is_available)
+                    && min_rating.is_none_or(|m| p.rating >= m)
+                    && !blocked.contains(p.id.as_ref())
             });
             let total = found.len() as i64;
             let slice: Vec<_> = found

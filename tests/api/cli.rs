@@ -275,7 +275,7 @@ async fn sigterm_drains_gracefully() {
         libc::kill(server.child.id() as i32, libc::SIGTERM);
     }
     let mut exited = None;
-    for _ in 0..200 {
+    for _ in 0..800 {
         if let Some(status) = server.child.try_wait().unwrap() {
             exited = Some(status);
             break;

@@ -93,25 +93,44 @@ fn insert_seed(c: &rusqlite::Connection, s: &Seed, created_at: i64) -> rusqlite:
 /// refreshes the nearby index for each.
 async fn seed(s: &TestServer, seeds: Vec<Seed>) -> Vec<String> {
     let geo = s.state.geo.clone();
-    s.state
+    let seeded = s
+        .state
         .db
         .write_then(
             move |tx| {
                 let base = baitech::ids::now_ms() - 1_000_000;
                 let mut ids = Vec::new();
+                let mut last_event = 0;
                 for (i, seed) in seeds.iter().enumerate() {
-                    ids.push(insert_seed(tx, seed, base + i as i64)?);
+                    let id = insert_seed(tx, seed, base + i as i64)?;
+                    last_event = baitech::events::emit(
+                        tx,
+                        "user.updated",
+                        Some(&id),
+                        Some(&id),
+                        &json!({"userId": id}),
+                    )?;
+                    ids.push(id);
                 }
-                Ok(ids)
+                Ok((ids, last_event))
             },
-            move |conn, ids| {
+            move |conn, (ids, _)| {
                 for id in ids {
                     geo.refresh(conn, id).unwrap();
                 }
             },
         )
         .await
-        .unwrap()
+        .unwrap();
+    let (ids, last_event) = seeded;
+    // The search index follows the outbox; wait until it has seen the seeds.
+    let search = s.state.search.clone();
+    s.eventually("the search index caught up", || {
+        let search = search.clone();
+        async move { search.last_event_id() >= last_event }
+    })
+    .await;
+    ids
 }
 
 fn keys(v: &Value) -> Vec<String> {
