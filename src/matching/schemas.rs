@@ -32,7 +32,7 @@ pub enum ServiceCategory {
 /// How soon the job is needed (`normal` is read as medium, `urgent` as emergency).
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Urgency {
+pub enum MatchUrgency {
     Low,
     Medium,
     High,
@@ -103,7 +103,7 @@ pub struct FindBody {
     pub location: JobLocation,
     /// Default: the preference `general.defaultUrgency` (medium). High and
     /// emergency only match technicians available now.
-    pub urgency: Option<Urgency>,
+    pub urgency: Option<MatchUrgency>,
     /// What the customer means to pay per hour (KES, at most 2 decimals).
     pub budget: Option<f64>,
     /// When the job should be done (ISO 8601); scored against weekly schedules.
@@ -328,7 +328,7 @@ pub struct Matching {
     pub technician: MatchTechnician,
     pub service_category: ServiceCategory,
     pub location: Point,
-    pub urgency: Urgency,
+    pub urgency: MatchUrgency,
     pub scores: Scores,
     /// km, one decimal.
     pub distance: f64,
@@ -402,7 +402,7 @@ pub struct MatchBooking {
     pub service_category: ServiceCategory,
     pub service_type: String,
     pub description: String,
-    pub urgency: Urgency,
+    pub urgency: MatchUrgency,
     pub scheduled_date: String,
     /// `{date, startTime, endTime, estimatedDuration (minutes)}`.
     #[schema(value_type = Object)]

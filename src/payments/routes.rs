@@ -291,7 +291,7 @@ async fn transaction_stats(
 /// `POST /transactions`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateBody {
+pub struct CreateTransactionBody {
     /// The booking paid for (booking payments).
     booking: Option<String>,
     /// In major units, at most 2 decimals (whole shillings for M-Pesa).
@@ -312,7 +312,7 @@ pub struct CreateBody {
     currency: Option<String>,
 }
 
-fn parse_create(body: &CreateBody) -> ApiResult<PaymentRequest> {
+fn parse_create(body: &CreateTransactionBody) -> ApiResult<PaymentRequest> {
     let mut errors = Vec::new();
     let kind = match text(&body.kind).as_deref() {
         None => Some(TxType::BookingPayment),
@@ -413,7 +413,7 @@ fn parse_create(body: &CreateBody) -> ApiResult<PaymentRequest> {
 /// Pay for a booking (M-Pesa STK Push, Stripe, wallet into escrow), record
 /// cash received (the booking's technician), or top up the wallet
 /// (`type: "wallet_topup"`).
-#[utoipa::path(post, path = "/", tag = "transactions", request_body = CreateBody, security(("bearer" = [])),
+#[utoipa::path(post, path = "/", tag = "transactions", request_body = CreateTransactionBody, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request")),
     responses((status = 201, body = CreatedTransaction), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -426,7 +426,7 @@ async fn create_transaction(
     AppJson(raw): AppJson<Value>,
 ) -> ApiResult<Replayable> {
     let key = idempotency::from_request(&headers, &user.id, "POST /transactions", &raw)?;
-    let body: CreateBody = from_value(raw)?;
+    let body: CreateTransactionBody = from_value(raw)?;
     let req = parse_create(&body)?;
     checkout::start(&state, &user, req, key).await
 }

@@ -261,7 +261,7 @@ pub struct TransactionList {
 /// Count and gross per status.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusStat {
+pub struct PaymentStatusStat {
     #[serde(rename = "_id")]
     pub status: TransactionStatus,
     pub count: i64,
@@ -293,7 +293,7 @@ pub struct TransactionStats {
     pub held: f64,
     /// Platform fees on released payments.
     pub fees: f64,
-    pub stats: Vec<StatusStat>,
+    pub stats: Vec<PaymentStatusStat>,
 }
 
 /// Credit or debit.

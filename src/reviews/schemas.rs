@@ -27,7 +27,7 @@ pub enum ReviewStatusDoc {
 /// `{url, publicId?}`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PictureDoc {
+pub struct ReviewPictureDoc {
     pub url: String,
     pub public_id: Option<String>,
 }
@@ -43,7 +43,7 @@ pub struct PersonCard {
     pub first_name: String,
     pub last_name: String,
     pub full_name: String,
-    pub profile_picture: PictureDoc,
+    pub profile_picture: ReviewPictureDoc,
     /// Present on `reviewee` in the list and single-review answers.
     pub role: Option<crate::auth::Role>,
     /// Always null (date of birth is not selected).
@@ -62,7 +62,7 @@ pub enum PersonRef {
 /// The booking as reviews show it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct BookingRef {
+pub struct ReviewBookingRef {
     #[serde(rename = "_id")]
     pub underscore_id: String,
     pub id: String,
@@ -75,13 +75,13 @@ pub struct BookingRef {
 #[serde(untagged)]
 pub enum BookingLink {
     Id(String),
-    Booking(BookingRef),
+    Booking(ReviewBookingRef),
 }
 
 /// Stars: `overall` and the categories the reviewer gave, each 1 to 5.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RatingDoc {
+pub struct ReviewRatingDoc {
     #[schema(minimum = 1, maximum = 5)]
     pub overall: u8,
     #[schema(minimum = 1, maximum = 5)]
@@ -144,7 +144,7 @@ pub struct ReviewDoc {
     pub reviewer: Option<PersonRef>,
     pub reviewee: Option<PersonRef>,
     pub reviewer_role: ReviewerRoleDoc,
-    pub rating: RatingDoc,
+    pub rating: ReviewRatingDoc,
     pub title: String,
     pub comment: String,
     pub images: Vec<ImageDoc>,
