@@ -151,6 +151,16 @@ settings! {
     platform_fee_minimum: f64 = 0.0f64;
     /// Seconds after a booking is completed (without a dispute) before its escrow is released automatically.
     escrow_release_delay_secs: u64 = 259_200u64;
+    /// Days a deleted account's personal data is kept before it is scrubbed.
+    user_scrub_after_days: u32 = 30u32;
+    /// A second follow toggle of the same pair within this many ms is a double click: answered, not applied.
+    follow_debounce_ms: u64 = 1500u64;
+    /// Push (FCM) tokens kept per account; adding one more drops the oldest.
+    fcm_tokens_per_user: u32 = 10u32;
+    /// Largest radius, in km, that nearby-technician searches use (larger ones are capped).
+    nearby_max_radius_km: f64 = 100.0f64;
+    /// Portfolio items one technician may keep.
+    portfolio_items_per_user: u32 = 50u32;
     /// Bookings: how many days ahead a job may be scheduled.
     booking_horizon_days: u32 = 180u32;
     /// Bookings: hours after completion during which a participant may open a dispute.
@@ -161,6 +171,28 @@ settings! {
     booking_cancellation_fee_percent: u32 = 20u32;
     /// Bookings: minutes east of UTC of the clients' local times (scheduledTime, timeSlot, daily stats); 180 = Nairobi.
     booking_utc_offset_mins: i32 = 180i32;
+    /// HMAC secret for direct-upload grants and transformation URLs; generated and kept in the data dir when empty.
+    media_secret: String = "", secret;
+    /// Byte budget of the on-disk cache of rendered transformations (least recently used evicted).
+    media_cache_max_bytes: u64 = 536_870_912u64;
+    /// Part of that budget also kept in memory (renders up to 256 KiB), in bytes.
+    media_cache_memory_bytes: u64 = 33_554_432u64;
+    /// Largest width or height a transformation URL may ask for, in pixels.
+    media_transform_max_px: u32 = 2000u32;
+    /// Lifetime of a direct-upload grant from generate-signature, in seconds.
+    media_grant_ttl_secs: u64 = 3600u64;
+    /// ffmpeg program for video thumbnails (a path, or a name looked up on PATH); empty disables.
+    media_ffmpeg: String = "ffmpeg";
+    /// Age after which temporary files of failed or abandoned uploads are swept, in seconds.
+    media_tmp_max_age_secs: u64 = 3600u64;
+    /// Hours a match stays open for accepting after find-technicians (the original: 7 days).
+    matching_match_ttl_hours: u64 = 168u64;
+    /// Days matching sessions, matches and weight adjustments are kept before the daily purge (anonymous counts stay).
+    matching_retention_days: u64 = 90u64;
+    /// Seconds a technician's record is reused between searches (0 = always read it).
+    matching_profile_cache_secs: u64 = 30u64;
+    /// Offset of the marketplace's local time from UTC in minutes (weekly schedules, scheduledDate + scheduledTime); 180 = Nairobi.
+    matching_utc_offset_mins: i64 = 180i64;
 }
 
 fn env_value<T: std::str::FromStr>(

@@ -14,11 +14,14 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod matching;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod payments;
 pub mod providers;
 pub mod reviews;
+pub mod search;
 pub mod state;
 pub mod system;
 pub mod users;
@@ -59,6 +62,23 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     jobs.register(providers::email::JOB_KIND, providers::email::send);
     let mut events = EventBus::default();
     payments::register(&mut jobs, &mut events);
+    jobs.register(users::store::SCRUB_JOB, users::scrub_job);
+    jobs.register(media::SWEEP_JOB, media::sweep_job);
+    let media = Arc::new(media::Media::open(&config)?);
+    db.write_blocking(|tx| {
+        crate::jobs::ensure_scheduled(tx, media::SWEEP_JOB, ids::now_ms() + media::SWEEP_EVERY_MS)
+    })
+    .map_err(|e| format!("media sweep schedule: {e}"))?;
+    jobs.register(matching::PURGE_JOB, matching::purge_job);
+    events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
+    db.write_blocking(|tx| matching::schedule_purge(tx))
+        .map_err(|e| format!("scheduling the matching purge: {e}"))?;
+    let search = search::SearchIndex::open(&config.data_dir, &db)?;
+    events.subscribe_batch(
+        search::CONSUMER,
+        search::LINGER,
+        search::consumer::on_events,
+    );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -69,6 +89,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         iterations: config.argon2_iterations,
     };
     let payments = Arc::new(payments::Payments::open(&config)?);
+    let matching = Arc::new(matching::MatchingState::new(&config));
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -83,6 +104,9 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         accounts: Arc::default(),
         geo: Arc::new(geo),
         payments,
+        media,
+        matching,
+        search: Arc::new(search),
     })
 }
 
@@ -125,7 +149,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/reviews", reviews::routes::routes())
         .nest("/api/v1/transactions", payments::routes::routes())
         .nest("/api/v1/wallet", payments::routes::wallet_routes())
+        .nest("/api/v1/users", users::routes::routes())
         .nest("/api/v1/bookings", bookings::routes::routes())
+        .nest("/api/v1/media", media::routes::routes())
+        .merge(media::routes::profile_picture_routes())
+        .merge(media::routes::file_routes())
+        .nest("/api/v1/matching", matching::routes::routes())
 }
 
 /// The OpenAPI document of this build.

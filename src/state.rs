@@ -32,6 +32,12 @@ pub struct AppState {
     pub geo: Arc<crate::users::geo::GeoIndex>,
     /// Payments: the M-Pesa callback secret and the cached Daraja token.
     pub payments: Arc<crate::payments::Payments>,
+    /// Media on local disk: paths, signing key, render cache.
+    pub media: Arc<crate::media::Media>,
+    /// Matching's technician record cache and session writer.
+    pub matching: Arc<crate::matching::MatchingState>,
+    /// Full-text index of users, kept current by the `search.users` consumer.
+    pub search: Arc<crate::search::SearchIndex>,
 }
 
 impl AppState {

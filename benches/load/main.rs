@@ -7,8 +7,12 @@
 
 mod bookings;
 mod core;
+mod matching;
+mod media;
 mod payments;
 mod reviews;
+mod search;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -208,6 +212,10 @@ fn main() {
         core::run().await;
         reviews::run().await;
         payments::run().await;
+        users::run().await;
         bookings::run().await;
+        media::run().await;
+        matching::run().await;
+        search::run().await;
     });
 }

@@ -151,15 +151,18 @@ impl Db {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
-            self.generation
-                .fetch_add(1, std::sync::atomic::Ordering::Release);
             let changed = conn.total_changes() != before;
+            if changed {
+                self.generation
+                    .fetch_add(1, std::sync::atomic::Ordering::Release);
+            }
             after(&conn, &value);
             (value, changed)
         };
-        // Only a write that changed rows can give a worker something to do;
-        // waking them after an empty job claim made idle workers wake each
-        // other in a loop of empty transactions.
+        // Only a write that changed rows can give a worker something to do
+        // (or make a cached row stale); waking workers after an empty job
+        // claim made idle workers wake each other in a loop of empty
+        // transactions.
         if changed {
             self.committed.notify_waiters();
         }

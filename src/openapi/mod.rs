@@ -19,7 +19,10 @@ use utoipa::{Modify, OpenApi};
         (name = "reviews", description = "Reviews after completed bookings, helpful marks, responses"),
         (name = "transactions", description = "Payments, escrow, refunds, gateway webhooks"),
         (name = "wallet", description = "Wallet balance, postings, withdrawals"),
+        (name = "users", description = "Profiles, follows, portfolio, availability, push tokens, KYC, nearby technicians"),
         (name = "bookings", description = "Bookings: the job's state machine, pricing, QA, disputes, stats"),
+        (name = "media", description = "Uploads to local disk, transformations, signed direct uploads"),
+        (name = "matching", description = "Technician matching: scored sessions, accept into a booking, preferences, learned weights, blocks"),
     )
 )]
 pub struct ApiDoc;

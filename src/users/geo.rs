@@ -89,9 +89,12 @@ pub struct GeoIndex {
     inner: RwLock<Inner>,
 }
 
+/// Every technician in `tree`; those offering a service category also in
+/// that category's tree, so a category filter visits only its own kind.
 #[derive(Default)]
 struct Inner {
     tree: RTree<Entry>,
+    by_category: HashMap<Box<str>, RTree<Entry>>,
     by_id: HashMap<Arc<str>, Entry>,
 }
 
@@ -102,18 +105,35 @@ const LOAD_SQL: &str =
      WHERE u.role = 'technician' AND u.status = 'active' AND u.deleted_at IS NULL
        AND u.location_lng IS NOT NULL AND u.location_lat IS NOT NULL";
 
+/// Adds `tag` lower-cased unless present.
+fn add_tag(tags: &mut Vec<Box<str>>, tag: &str) {
+    let lower: std::borrow::Cow<str> = if tag.chars().any(char::is_uppercase) {
+        tag.to_lowercase().into()
+    } else {
+        tag.into()
+    };
+    if !tags.iter().any(|x| x.as_ref() == lower.as_ref()) {
+        tags.push(lower.into_owned().into_boxed_str());
+    }
+}
+
 fn point_from_row(r: &rusqlite::Row) -> rusqlite::Result<GeoPoint> {
     let id: String = r.get(0)?;
-    let categories: String = r.get(5)?;
-    let extra: Vec<String> = serde_json::from_str(&categories).unwrap_or_default();
+    let categories = r.get_ref(5)?.as_str().map_err(rusqlite::Error::from)?;
+    let extra: Vec<String> = if categories == "[]" {
+        Vec::new()
+    } else {
+        serde_json::from_str(categories).unwrap_or_default()
+    };
+    let mut tags = Vec::new();
+    for c in &extra {
+        add_tag(&mut tags, c);
+    }
     Ok(GeoPoint {
         id: Arc::from(id.as_str()),
         lng: r.get(1)?,
         lat: r.get(2)?,
-        tags: extra
-            .into_iter()
-            .map(|c| c.to_lowercase().into_boxed_str())
-            .collect(),
+        tags: tags.into_boxed_slice(),
         is_available: r.get::<_, String>(3)? == "available",
         rating: r.get(4)?,
     })
@@ -122,11 +142,8 @@ fn point_from_row(r: &rusqlite::Row) -> rusqlite::Result<GeoPoint> {
 fn with_skill_tags(mut point: GeoPoint, skills: &[(String, String)]) -> GeoPoint {
     let mut tags: Vec<Box<str>> = std::mem::take(&mut point.tags).into_vec();
     for (name, category) in skills {
-        for t in [name.to_lowercase(), category.to_lowercase()] {
-            if !tags.iter().any(|x| x.as_ref() == t) {
-                tags.push(t.into_boxed_str());
-            }
-        }
+        add_tag(&mut tags, name);
+        add_tag(&mut tags, category);
     }
     point.tags = tags.into_boxed_slice();
     point
@@ -139,39 +156,147 @@ fn entry(point: GeoPoint) -> Entry {
     }
 }
 
-impl GeoIndex {
-    /// Bulk-loads every active technician with a location.
-    pub fn load(conn: &Connection) -> ApiResult<GeoIndex> {
-        let mut skills: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        let mut stmt = conn.prepare(
-            "SELECT s.user_id, s.name, s.category FROM user_skills s JOIN users u ON u.id = s.user_id
-             WHERE u.role = 'technician' AND u.status = 'active'",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
-        })?;
-        for row in rows {
-            let (id, name, category) = row?;
-            skills.entry(id).or_default().push((name, category));
+/// The entries of `tree` within `radius_km` that pass `keep`, unsorted.
+fn search(
+    tree: &RTree<Entry>,
+    lng: f64,
+    lat: f64,
+    radius_km: f64,
+    keep: &dyn Fn(&GeoPoint) -> bool,
+) -> Vec<(Arc<GeoPoint>, f64)> {
+    let center = to_xyz(lng, lat);
+    let angle = (radius_km / EARTH_RADIUS_KM).min(std::f64::consts::PI);
+    let chord = 2.0 * (angle / 2.0).sin();
+    // A hair of slack against rounding at the boundary; exact check below.
+    let max2 = (chord * (1.0 + 1e-9)).powi(2) + 1e-15;
+    tree.locate_within_distance(center, max2)
+        .filter(|e| keep(&e.point))
+        .map(|e| (e.point.clone(), chord_to_km(chord2(&e.xyz, &center).sqrt())))
+        .filter(|(_, d)| *d <= radius_km + 1e-9)
+        .collect()
+}
+
+/// Nearest first; ties by id, so pages are stable.
+fn sort_by_distance(found: &mut [(Arc<GeoPoint>, f64)]) {
+    found.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.id.cmp(&b.0.id)));
+}
+
+impl Inner {
+    fn from_entries(entries: Vec<Entry>) -> Inner {
+        let mut grouped: HashMap<Box<str>, Vec<Entry>> = HashMap::new();
+        for e in &entries {
+            for tag in e.point.tags.iter().filter(|t| is_service_category(t)) {
+                grouped.entry(tag.clone()).or_default().push(e.clone());
+            }
         }
-        let mut stmt = conn.prepare(LOAD_SQL)?;
-        let entries = stmt
-            .query_map([], point_from_row)?
-            .map(|p| {
-                let p = p?;
-                let own = skills.remove(p.id.as_ref()).unwrap_or_default();
-                Ok(entry(with_skill_tags(p, &own)))
-            })
-            .collect::<rusqlite::Result<Vec<_>>>()?;
         let by_id = entries
             .iter()
             .map(|e| (e.point.id.clone(), e.clone()))
             .collect();
+        Inner {
+            tree: RTree::bulk_load(entries),
+            by_category: grouped
+                .into_iter()
+                .map(|(tag, list)| (tag, RTree::bulk_load(list)))
+                .collect(),
+            by_id,
+        }
+    }
+
+    fn remove(&mut self, user_id: &str) {
+        let Some(old) = self.by_id.remove(user_id) else {
+            return;
+        };
+        self.tree.remove(&old);
+        for tag in old.point.tags.iter().filter(|t| is_service_category(t)) {
+            if let Some(t) = self.by_category.get_mut(tag) {
+                t.remove(&old);
+                if t.size() == 0 {
+                    self.by_category.remove(tag);
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, e: Entry) {
+        for tag in e.point.tags.iter().filter(|t| is_service_category(t)) {
+            self.by_category
+                .entry(tag.clone())
+                .or_default()
+                .insert(e.clone());
+        }
+        self.by_id.insert(e.point.id.clone(), e.clone());
+        self.tree.insert(e);
+    }
+}
+
+fn is_service_category(tag: &str) -> bool {
+    crate::users::technician::is_service_category(tag)
+}
+
+impl GeoIndex {
+    /// Bulk-loads every active technician with a location: technicians,
+    /// then their profiles, then their skills, each read in one pass.
+    pub fn load(conn: &Connection) -> ApiResult<GeoIndex> {
+        let mut points: Vec<(GeoPoint, Vec<Box<str>>)> = Vec::new();
+        let mut slot_of: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut stmt = conn.prepare(
+            "SELECT id, location_lng, location_lat, rating_avg FROM users
+             WHERE role = 'technician' AND status = 'active' AND deleted_at IS NULL
+               AND location_lng IS NOT NULL AND location_lat IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: Arc<str> = Arc::from(r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?);
+            slot_of.insert(id.clone(), points.len());
+            points.push((
+                GeoPoint {
+                    id,
+                    lng: r.get(1)?,
+                    lat: r.get(2)?,
+                    tags: Box::new([]),
+                    is_available: true,
+                    rating: r.get(3)?,
+                },
+                Vec::new(),
+            ));
+        }
+        let mut stmt = conn.prepare(
+            "SELECT user_id, availability_status, service_categories FROM technician_profiles",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            let Some(&i) = slot_of.get(id) else { continue };
+            let (point, tags) = &mut points[i];
+            point.is_available =
+                r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)? == "available";
+            let categories = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+            if categories != "[]" {
+                let extra: Vec<String> = serde_json::from_str(categories).unwrap_or_default();
+                for c in extra {
+                    add_tag(tags, &c);
+                }
+            }
+        }
+        let mut stmt = conn.prepare("SELECT user_id, name, category FROM user_skills")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            let Some(&i) = slot_of.get(id) else { continue };
+            let tags = &mut points[i].1;
+            add_tag(tags, r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?);
+            add_tag(tags, r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?);
+        }
+        let entries: Vec<Entry> = points
+            .into_iter()
+            .map(|(mut p, tags)| {
+                p.tags = tags.into_boxed_slice();
+                entry(p)
+            })
+            .collect();
         Ok(GeoIndex {
-            inner: RwLock::new(Inner {
-                tree: RTree::bulk_load(entries),
-                by_id,
-            }),
+            inner: RwLock::new(Inner::from_entries(entries)),
         })
     }
 
@@ -193,13 +318,9 @@ impl GeoIndex {
             None => None,
         };
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = inner.by_id.remove(user_id) {
-            inner.tree.remove(&old);
-        }
+        inner.remove(user_id);
         if let Some(p) = point {
-            let e = entry(p);
-            inner.by_id.insert(e.point.id.clone(), e.clone());
-            inner.tree.insert(e);
+            inner.insert(entry(p));
         }
         Ok(())
     }
@@ -213,23 +334,50 @@ impl GeoIndex {
         radius_km: f64,
         keep: impl Fn(&GeoPoint) -> bool,
     ) -> Vec<(Arc<GeoPoint>, f64)> {
-        let center = to_xyz(lng, lat);
-        let angle = (radius_km / EARTH_RADIUS_KM).min(std::f64::consts::PI);
-        let chord = 2.0 * (angle / 2.0).sin();
-        // A hair of slack against rounding at the boundary; exact check below.
-        let max2 = (chord * (1.0 + 1e-9)).powi(2) + 1e-15;
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        let mut found: Vec<(Arc<GeoPoint>, f64)> = inner
-            .tree
-            .locate_within_distance(center, max2)
-            .filter(|e| keep(&e.point))
-            .map(|e| (e.point.clone(), chord_to_km(chord2(&e.xyz, &center).sqrt())))
-            .filter(|(_, d)| *d <= radius_km + 1e-9)
-            .collect();
-        found.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.id.cmp(&b.0.id)));
+        let mut found = search(&inner.tree, lng, lat, radius_km, &keep);
+        sort_by_distance(&mut found);
         found
     }
 
+    /// [`GeoIndex::within`] limited to technicians with at least one of
+    /// `tags` (lower-case skill names or service categories; none: no
+    /// limit). Service categories are answered from their own trees, so the
+    /// cost follows the matches rather than every technician around.
+    pub fn within_tagged(
+        &self,
+        lng: f64,
+        lat: f64,
+        radius_km: f64,
+        tags: &[String],
+        keep: impl Fn(&GeoPoint) -> bool,
+    ) -> Vec<(Arc<GeoPoint>, f64)> {
+        if tags.is_empty() {
+            return self.within(lng, lat, radius_km, keep);
+        }
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut found = if tags.iter().all(|t| is_service_category(t)) {
+            let mut found = Vec::new();
+            for (i, tag) in tags.iter().enumerate() {
+                let Some(tree) = inner.by_category.get(tag.as_str()) else {
+                    continue;
+                };
+                // A technician in several asked-for categories is counted once:
+                // in the tree of the first of them it has.
+                let earlier = &tags[..i];
+                found.extend(search(tree, lng, lat, radius_km, &|p: &GeoPoint| {
+                    !earlier.iter().any(|t| p.has_tag(t)) && keep(p)
+                }));
+            }
+            found
+        } else {
+            search(&inner.tree, lng, lat, radius_km, &|p: &GeoPoint| {
+                tags.iter().any(|t| p.has_tag(t)) && keep(p)
+            })
+        };
+        sort_by_distance(&mut found);
+        found
+    }
     /// The indexed entry of one technician, if indexed.
     pub fn get(&self, user_id: &str) -> Option<Arc<GeoPoint>> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
@@ -269,15 +417,8 @@ mod tests {
                 })
             })
             .collect();
-        let by_id = entries
-            .iter()
-            .map(|e| (e.point.id.clone(), e.clone()))
-            .collect();
         GeoIndex {
-            inner: RwLock::new(Inner {
-                tree: RTree::bulk_load(entries),
-                by_id,
-            }),
+            inner: RwLock::new(Inner::from_entries(entries)),
         }
     }
 
@@ -358,5 +499,81 @@ mod tests {
             got.sort();
             assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn tagged_searches_agree_with_filtering_everything() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let cats = ["plumbing", "electrical", "hvac"];
+        let names = ["pipe work", "wiring"];
+        let entries: Vec<Entry> = (0..3000)
+            .map(|i| {
+                let mut tags: Vec<Box<str>> = Vec::new();
+                for t in cats.iter().chain(names.iter()) {
+                    if rng.gen_bool(0.3) {
+                        tags.push((*t).into());
+                    }
+                }
+                entry(GeoPoint {
+                    id: Arc::from(format!("t{i}").as_str()),
+                    lng: rng.gen_range(36.0..37.5),
+                    lat: rng.gen_range(-2.0..-0.5),
+                    tags: tags.into_boxed_slice(),
+                    is_available: rng.gen_bool(0.5),
+                    rating: 0.0,
+                })
+            })
+            .collect();
+        let idx = GeoIndex {
+            inner: RwLock::new(Inner::from_entries(entries)),
+        };
+        let asks: Vec<Vec<String>> = vec![
+            vec!["plumbing".into()],
+            vec!["plumbing".into(), "hvac".into()],
+            vec!["wiring".into()],
+            vec!["electrical".into(), "pipe work".into()],
+            vec!["roofing".into()],
+        ];
+        for _ in 0..20 {
+            let (lng, lat, r) = (
+                rng.gen_range(36.0..37.5),
+                rng.gen_range(-2.0..-0.5),
+                rng.gen_range(1.0..60.0),
+            );
+            for tags in &asks {
+                let want: Vec<String> = idx
+                    .within(lng, lat, r, |p| {
+                        p.is_available && tags.iter().any(|t| p.has_tag(t))
+                    })
+                    .iter()
+                    .map(|(p, _)| p.id.to_string())
+                    .collect();
+                let got: Vec<String> = idx
+                    .within_tagged(lng, lat, r, tags, |p| p.is_available)
+                    .iter()
+                    .map(|(p, _)| p.id.to_string())
+                    .collect();
+                assert_eq!(got, want, "{tags:?}");
+            }
+        }
+        // Moving a technician out of a category takes it out of that tree.
+        let mut inner = idx.inner.write().unwrap();
+        let some = inner.by_category["hvac"]
+            .iter()
+            .next()
+            .unwrap()
+            .point
+            .id
+            .clone();
+        let mut point = (*inner.by_id[&some].point).clone();
+        point.tags = Box::new(["plumbing".into()]);
+        inner.remove(&some);
+        inner.insert(entry(point));
+        assert!(!inner.by_category["hvac"].iter().any(|e| e.point.id == some));
+        assert!(inner.by_category["plumbing"]
+            .iter()
+            .any(|e| e.point.id == some));
+        assert_eq!(inner.tree.size(), 3000);
     }
 }

@@ -216,7 +216,7 @@ fn attach_skills(conn: &Connection, techs: &mut [Technician]) -> ApiResult<()> {
 pub fn find(conn: &Connection, id: &str) -> ApiResult<Option<Technician>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM users u LEFT JOIN technician_profiles p ON p.user_id = u.id
-         WHERE u.id = ?1 AND u.role = 'technician'"
+         WHERE u.id = ?1 AND +u.role = 'technician'"
     );
     let found = conn
         .prepare_cached(&sql)?
@@ -237,7 +237,7 @@ pub fn find_many(conn: &Connection, ids: &[String]) -> ApiResult<Vec<Technician>
     }
     let sql = format!(
         "SELECT {COLUMNS} FROM users u LEFT JOIN technician_profiles p ON p.user_id = u.id
-         WHERE u.id IN (SELECT value FROM json_each(?1)) AND u.role = 'technician'"
+         WHERE u.id IN (SELECT value FROM json_each(?1)) AND +u.role = 'technician'"
     );
     let list = serde_json::to_string(ids)?;
     let mut techs = conn
