@@ -7,6 +7,23 @@ use serde_json::{json, Value};
 
 use crate::{drive, proc_status_kib, wanted, Server};
 
+/// CPU time (user + system) the process `pid` has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // After the command: state is field 0, utime 11, stime 12 (clock ticks of 1/100 s).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 const BOUNDARY: &str = "----baitech-bench-boundary";
 
 fn form(field: &str, filename: &str, content_type: &str, data: &[u8]) -> Vec<u8> {
@@ -139,8 +156,10 @@ pub async fn run() {
         );
         let body = bytes::Bytes::from(form("image", "kitchen.jpg", "image/jpeg", &photo));
         let url = server.url("/api/v1/media/upload/image");
+        let pid = server.child.id();
         for concurrency in [2usize, 4] {
             let (url, token, body) = (url.clone(), token.clone(), body.clone());
+            let cpu_before = cpu_time(pid);
             let stats = drive(concurrency, Duration::from_secs(8), move |c, _| {
                 let (url, token, body) = (url.clone(), token.clone(), body.clone());
                 async move {
@@ -158,6 +177,11 @@ pub async fn run() {
             stats.print(&format!(
                 "POST /media/upload/image 1 MB JPEG ({concurrency} conns)"
             ));
+            let per = (cpu_time(pid) - cpu_before).as_secs_f64() * 1000.0 / stats.ok.max(1) as f64;
+            println!(
+                "  server CPU per upload: {per:.1} ms, i.e. {:.0} uploads/s if the server had 2 idle cores",
+                2000.0 / per
+            );
         }
     }
 
@@ -194,6 +218,8 @@ pub async fn run() {
             "first render of a 300×200 webp fill: {:.1} ms ({size} bytes)",
             started.elapsed().as_secs_f64() * 1000.0
         );
+        let pid = server.child.id();
+        let cpu_before = cpu_time(pid);
         let stats = drive(32, Duration::from_secs(5), move |c, _| {
             let url = url.clone();
             async move {
@@ -205,6 +231,11 @@ pub async fn run() {
         })
         .await;
         stats.print("GET transformed URL, cache hit (32 conns)");
+        let per = (cpu_time(pid) - cpu_before).as_secs_f64() * 1e6 / stats.ok.max(1) as f64;
+        println!(
+            "  server CPU per hit: {per:.0} µs, i.e. {:.0} hits/s if the server had 2 idle cores",
+            2e6 / per
+        );
     }
     println!(
         "peak RSS after media scenarios: {:.1} MB",

@@ -260,21 +260,25 @@ async fn receive_file(
 
     match format.kind() {
         Kind::Image => {
-            let dir = media.tmp_dir();
             let shape = rule.shape;
-            let (processed, encoded) = media
+            // Pixels on an image thread; the write and fsync on the blocking
+            // pool, so image threads never wait on the disk.
+            let encoded = media
                 .images()
                 .run(move || {
-                    let encoded = image_ops::process_upload(raw.path(), format, shape)?;
-                    let processed = TempFile::new_in(&dir);
-                    write_synced(processed.path(), &encoded.bytes)?;
+                    let encoded = image_ops::process_upload(raw.path(), format, shape);
                     drop(raw);
-                    Ok::<_, image_ops::ImageFailure>((
-                        processed,
-                        (encoded.bytes.len(), encoded.width, encoded.height),
-                    ))
+                    encoded
                 })
                 .await??;
+            let processed = TempFile::new_in(&media.tmp_dir());
+            let (w, h, len) = (encoded.width, encoded.height, encoded.bytes.len());
+            let processed = tokio::task::spawn_blocking(move || {
+                write_synced(processed.path(), &encoded.bytes).map(|_| processed)
+            })
+            .await?
+            .map_err(|e| ApiError::internal(format!("media tmp: {e}")))?;
+            let encoded = (len, w, h);
             Ok(Incoming {
                 order,
                 format,
