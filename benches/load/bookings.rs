@@ -309,7 +309,7 @@ async fn list_bookings() {
     let path = dir.path().join("baitech.db");
     let email = {
         let db = baitech::db::Db::open(&path, 1).unwrap();
-        let email = db.with_writer(|c| seed(c)).unwrap().unwrap();
+        let email = db.with_writer(seed).unwrap().unwrap();
         db.with_writer(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
             .unwrap()
             .unwrap();

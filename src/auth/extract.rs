@@ -119,8 +119,11 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 /// another process, such as `baitech user set-role`, can go unseen).
 #[derive(Default)]
 pub struct AccountCache {
-    entries: Mutex<HashMap<String, (u64, Instant, Arc<Account>)>>,
+    entries: Mutex<HashMap<String, CachedAccount>>,
 }
+
+/// The generation an account was read at, when, and the account.
+type CachedAccount = (u64, Instant, Arc<Account>);
 
 /// How long a cached account may serve at most.
 pub const ACCOUNT_CACHE_TTL: Duration = Duration::from_secs(1);

@@ -222,37 +222,37 @@ pub fn round_to(x: f64, places: i32) -> f64 {
 
 /// How soon the customer needs someone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchUrgency {
+pub enum Urgency {
     Low,
     Medium,
     High,
     Emergency,
 }
 
-impl MatchUrgency {
+impl Urgency {
     /// Reads a wire value; `normal` is `medium` and `urgent` is `emergency` (DESIGN.md).
-    pub fn parse(s: &str) -> Option<MatchUrgency> {
+    pub fn parse(s: &str) -> Option<Urgency> {
         Some(match s {
-            "low" => MatchUrgency::Low,
-            "medium" | "normal" => MatchUrgency::Medium,
-            "high" => MatchUrgency::High,
-            "emergency" | "urgent" => MatchUrgency::Emergency,
+            "low" => Urgency::Low,
+            "medium" | "normal" => Urgency::Medium,
+            "high" => Urgency::High,
+            "emergency" | "urgent" => Urgency::Emergency,
             _ => return None,
         })
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            MatchUrgency::Low => "low",
-            MatchUrgency::Medium => "medium",
-            MatchUrgency::High => "high",
-            MatchUrgency::Emergency => "emergency",
+            Urgency::Low => "low",
+            Urgency::Medium => "medium",
+            Urgency::High => "high",
+            Urgency::Emergency => "emergency",
         }
     }
 
     /// High and emergency requests only go to technicians available now.
     pub fn needs_available_now(self) -> bool {
-        matches!(self, MatchUrgency::High | MatchUrgency::Emergency)
+        matches!(self, Urgency::High | Urgency::Emergency)
     }
 }
 
@@ -262,7 +262,7 @@ pub struct MatchRequest {
     pub category: String,
     /// `(lng, lat)` of the job.
     pub location: (f64, f64),
-    pub urgency: MatchUrgency,
+    pub urgency: Urgency,
     /// What the customer means to pay per hour, in minor units.
     pub budget_minor: Option<i64>,
     /// When the customer wants the job done, ms since the epoch.
@@ -1096,7 +1096,7 @@ mod tests {
         MatchRequest {
             category: "plumbing".into(),
             location: (36.817223, -1.286389),
-            urgency: MatchUrgency::Medium,
+            urgency: Urgency::Medium,
             budget_minor: Some(500_000),
             preferred_at: None,
             max_distance_km: 25.0,
@@ -1287,15 +1287,15 @@ mod tests {
         let mut req = request();
         let mut t = tech();
         t.availability_status = "busy".into();
-        for u in [MatchUrgency::High, MatchUrgency::Emergency] {
+        for u in [Urgency::High, Urgency::Emergency] {
             req.urgency = u;
             assert_eq!(run(&t, &req, 1.0), Err(Exclusion::NotAvailableNow));
         }
-        req.urgency = MatchUrgency::Low;
+        req.urgency = Urgency::Low;
         assert!(run(&t, &req, 1.0).is_ok());
-        assert_eq!(MatchUrgency::parse("urgent"), Some(MatchUrgency::Emergency));
-        assert_eq!(MatchUrgency::parse("normal"), Some(MatchUrgency::Medium));
-        assert_eq!(MatchUrgency::parse("soon"), None);
+        assert_eq!(Urgency::parse("urgent"), Some(Urgency::Emergency));
+        assert_eq!(Urgency::parse("normal"), Some(Urgency::Medium));
+        assert_eq!(Urgency::parse("soon"), None);
     }
 
     #[test]

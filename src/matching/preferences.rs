@@ -164,7 +164,7 @@ fn check_setting(group: &str, key: &str, v: &Value) -> Result<Option<Value>, Str
         }
         ("general", "defaultUrgency") => v
             .as_str()
-            .and_then(|s| super::model::MatchUrgency::parse(s.trim()))
+            .and_then(|s| super::model::Urgency::parse(s.trim()))
             .map(|u| json!(u.as_str()))
             .ok_or("must be low, medium, high or emergency"),
         ("technicianPreferences", "ratingImportance") => {

@@ -29,8 +29,8 @@ use crate::users::technician::{self, is_service_category, Technician};
 use super::candidates;
 use super::document::{self, LearningView};
 use super::model::{
-    self, learn, reasons, round_to, Candidate, History, MatchRequest, MatchUrgency, Signal,
-    Weights, QUALITIES,
+    self, learn, reasons, round_to, Candidate, History, MatchRequest, Signal, Urgency, Weights,
+    QUALITIES,
 };
 use super::preferences::{self, engine_settings, with_defaults};
 use super::schemas;
@@ -152,7 +152,7 @@ struct FindInput {
     category: String,
     location: (f64, f64),
     address: Option<String>,
-    urgency: Option<MatchUrgency>,
+    urgency: Option<Urgency>,
     budget_minor: Option<i64>,
     preferred_at: Option<i64>,
     description: Option<String>,
@@ -229,12 +229,12 @@ fn parse_find(body: Map<String, Value>) -> ApiResult<FindInput> {
     let urgency = match body.get("urgency") {
         None | Some(Value::Null) => None,
         Some(v) => {
-            let u = v.as_str().and_then(|s| MatchUrgency::parse(s.trim()));
+            let u = v.as_str().and_then(|s| Urgency::parse(s.trim()));
             check(
                 &mut errors,
                 u.is_some(),
                 "urgency",
-                "MatchUrgency must be low, medium, high or emergency",
+                "Urgency must be low, medium, high or emergency",
             );
             u
         }
@@ -330,8 +330,8 @@ fn score_candidates(
     }
     let urgency = input
         .urgency
-        .or_else(|| MatchUrgency::parse(&engine.default_urgency))
-        .unwrap_or(MatchUrgency::Medium);
+        .or_else(|| Urgency::parse(&engine.default_urgency))
+        .unwrap_or(Urgency::Medium);
     let request = MatchRequest {
         category: input.category.clone(),
         location: input.location,

@@ -66,11 +66,10 @@ fn error(
     )
 }
 
-fn precheck(
-    inner: &Arc<Mutex<Inner>>,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<(String, Vec<(String, String)>), (StatusCode, Json<Value>)> {
+/// The idempotency key and form fields of an accepted request, or Stripe's error answer.
+type Prechecked = Result<(String, Vec<(String, String)>), (StatusCode, Json<Value>)>;
+
+fn precheck(inner: &Arc<Mutex<Inner>>, headers: &HeaderMap, body: &Bytes) -> Prechecked {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
     if auth != Some(&format!("Bearer {SECRET_KEY}")) {
         return Err(error(

@@ -207,7 +207,7 @@ impl World {
     }
 
     async fn assert_ledger_ok(&self) {
-        let report = self.s.state.db.read(|c| ledger::check(c)).await.unwrap();
+        let report = self.s.state.db.read(ledger::check).await.unwrap();
         assert!(report.is_ok(), "{}", report.summary());
     }
 }
