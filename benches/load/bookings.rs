@@ -283,9 +283,10 @@ fn print_plans(conn: &Connection) {
     });
     let mut bytes = 0;
     time("20 documents (all of the above + JSON values)", &mut |_| {
-        baitech::bookings::document::summaries(conn, rows.clone()).unwrap();
+        baitech::bookings::document::summaries(conn, "http://127.0.0.1", rows.clone()).unwrap();
     });
-    let docs = baitech::bookings::document::summaries(conn, rows.clone()).unwrap();
+    let docs =
+        baitech::bookings::document::summaries(conn, "http://127.0.0.1", rows.clone()).unwrap();
     time("serialising the page", &mut |_| {
         bytes = serde_json::to_vec(&docs).unwrap().len();
     });

@@ -185,7 +185,7 @@ fn materials_json(booking_id: &str, items: &[store::StoredItem]) -> Value {
 
 /// One QA checkpoint: the issue's `name / passed / notes / photos / time`
 /// plus the original's `description / images / checklist / timestamp`.
-pub fn checkpoint_json(c: &Checkpoint) -> Value {
+pub fn checkpoint_json(c: &Checkpoint, photos: &Photos) -> Value {
     json!({
         "_id": c.id,
         "id": c.id,
@@ -195,7 +195,7 @@ pub fn checkpoint_json(c: &Checkpoint) -> Value {
         "status": if c.passed { "passed" } else { "failed" },
         "notes": c.notes,
         "photos": c.photo_ids,
-        "images": photos_json(&c.photo_ids),
+        "images": photo_list(&c.photo_ids, photos),
         "checklist": c.checklist,
         "technician": c.technician_id,
         "timestamp": iso(c.created_at),
@@ -223,12 +223,44 @@ pub fn dispute_json(d: &Dispute) -> Value {
     })
 }
 
-/// Photos as the model's `images` (`{_id, publicId, mediaId}`); the media
-/// module serves them by id.
-fn photos_json(ids: &[String]) -> Value {
+/// Photos by media id, as the media module shows them
+/// (`{type, url, publicId, thumbnail, width, height, format, size}`, or
+/// `{publicId, url: null, removed: true}` once deleted), with `_id` and
+/// `mediaId` added. `base` is `config.public_url`.
+pub type Photos = HashMap<String, Value>;
+
+/// The photos of `ids`, looked up through the media module.
+pub fn photos(conn: &Connection, base: &str, ids: &[String]) -> ApiResult<Photos> {
+    let mut wanted: Vec<String> = ids.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    let slots = crate::media::store::media_refs(conn, base, &wanted)?;
+    Ok(wanted
+        .into_iter()
+        .zip(slots)
+        .map(|(id, slot)| (id.clone(), photo_json(&id, slot.to_json())))
+        .collect())
+}
+
+/// The photos of media items the caller just checked (`owned_media`).
+pub fn photos_of(refs: &[crate::media::store::MediaRef]) -> Photos {
+    refs.iter()
+        .map(|r| (r.id.clone(), photo_json(&r.id, r.to_json())))
+        .collect()
+}
+
+fn photo_json(id: &str, mut media: Value) -> Value {
+    if let Some(obj) = media.as_object_mut() {
+        obj.insert("_id".into(), json!(id));
+        obj.insert("mediaId".into(), json!(id));
+    }
+    media
+}
+
+fn photo_list(ids: &[String], photos: &Photos) -> Value {
     Value::Array(
         ids.iter()
-            .map(|id| json!({"_id": id, "publicId": id, "mediaId": id}))
+            .filter_map(|id| photos.get(id).cloned())
             .collect(),
     )
 }
@@ -347,15 +379,6 @@ impl<'a> From<&'a BookingRow> for PricingDoc<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PhotoDoc<'a> {
-    #[serde(rename = "_id")]
-    underscore_id: &'a str,
-    public_id: &'a str,
-    media_id: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct MatchDoc {
     match_score: f64,
 }
@@ -384,7 +407,7 @@ struct Doc<'a> {
     service_type: &'a str,
     description: &'a str,
     urgency: &'a str,
-    images: Vec<PhotoDoc<'a>>,
+    images: Vec<&'a Value>,
     photos: &'a [String],
     service_location: LocationDoc<'a>,
     scheduled_date: Time,
@@ -412,21 +435,12 @@ struct Doc<'a> {
     updated_at: Time,
 }
 
-fn photo_docs(ids: &[String]) -> Vec<PhotoDoc<'_>> {
-    ids.iter()
-        .map(|id| PhotoDoc {
-            underscore_id: id,
-            public_id: id,
-            media_id: id,
-        })
-        .collect()
-}
-
 fn doc<'a>(
     b: &'a BookingRow,
     customer: &'a Value,
     technician: &'a Value,
     history: &'a [HistoryEntry],
+    photos: &'a Photos,
     now: i64,
 ) -> Doc<'a> {
     let offset = b.utc_offset_mins;
@@ -444,7 +458,7 @@ fn doc<'a>(
         service_type: &b.service_type,
         description: &b.description,
         urgency: &b.urgency,
-        images: photo_docs(&b.photo_ids),
+        images: b.photo_ids.iter().filter_map(|id| photos.get(id)).collect(),
         photos: &b.photo_ids,
         service_location: LocationDoc {
             kind: "Point",
@@ -499,9 +513,11 @@ pub fn booking_json(
     customer: Value,
     technician: Value,
     history: &[HistoryEntry],
+    photos: &Photos,
     now: i64,
 ) -> Value {
-    serde_json::to_value(doc(b, &customer, &technician, history, now)).unwrap_or(Value::Null)
+    serde_json::to_value(doc(b, &customer, &technician, history, photos, now))
+        .unwrap_or(Value::Null)
 }
 
 /// A page of booking documents with what they show of their parties and
@@ -512,6 +528,7 @@ pub struct Summaries {
     customers: HashMap<String, Value>,
     technicians: HashMap<String, Value>,
     histories: HashMap<String, Vec<HistoryEntry>>,
+    photos: Photos,
     now: i64,
 }
 
@@ -541,7 +558,14 @@ impl Serialize for Summaries {
                 .and_then(|t| self.technicians.get(t))
                 .unwrap_or(&missing);
             let history = self.histories.get(&b.id).unwrap_or(&none);
-            seq.serialize_element(&doc(b, customer, technician, history, self.now))?;
+            seq.serialize_element(&doc(
+                b,
+                customer,
+                technician,
+                history,
+                &self.photos,
+                self.now,
+            ))?;
         }
         seq.end()
     }
@@ -549,8 +573,8 @@ impl Serialize for Summaries {
 
 /// Loads what a page of bookings shows of its parties and timelines, in a
 /// few queries: one per distinct customer, two for all technicians, one
-/// for all timelines.
-pub fn summaries(conn: &Connection, rows: Vec<BookingRow>) -> ApiResult<Summaries> {
+/// for all timelines, one per photo.
+pub fn summaries(conn: &Connection, base: &str, rows: Vec<BookingRow>) -> ApiResult<Summaries> {
     let ids: Vec<&str> = rows.iter().map(|b| b.id.as_str()).collect();
     let histories = store::histories(conn, &ids)?;
     let mut customers: HashMap<String, Value> = HashMap::new();
@@ -574,11 +598,17 @@ pub fn summaries(conn: &Connection, rows: Vec<BookingRow>) -> ApiResult<Summarie
             .entry(t.clone())
             .or_insert_with(|| json!({"_id": t, "id": t}));
     }
+    let photo_ids: Vec<String> = rows
+        .iter()
+        .flat_map(|b| b.photo_ids.iter().cloned())
+        .collect();
+    let photos = photos(conn, base, &photo_ids)?;
     Ok(Summaries {
         rows,
         customers,
         technicians,
         histories,
+        photos,
         now: now_ms(),
     })
 }
@@ -589,6 +619,7 @@ pub fn render_created(
     b: &BookingRow,
     customer: &Account,
     technician: Option<&crate::users::technician::Technician>,
+    photos: &Photos,
 ) -> Value {
     let first = HistoryEntry {
         from: None,
@@ -603,12 +634,13 @@ pub fn render_created(
         customer_card(customer),
         technician.map(|t| t.card_json()).unwrap_or(Value::Null),
         &[first],
+        photos,
         now_ms(),
     )
 }
 
 /// The document of one booking in `view`.
-pub fn render(conn: &Connection, b: &BookingRow, view: View) -> ApiResult<Value> {
+pub fn render(conn: &Connection, base: &str, b: &BookingRow, view: View) -> ApiResult<Value> {
     let customer = customer_json(conn, &b.customer_id, view)?;
     let technician = match &b.technician_id {
         Some(t) => technician_cards(conn, std::slice::from_ref(t), view)?
@@ -619,7 +651,14 @@ pub fn render(conn: &Connection, b: &BookingRow, view: View) -> ApiResult<Value>
     let history = store::histories(conn, &[b.id.as_str()])?
         .remove(&b.id)
         .unwrap_or_default();
-    let mut doc = booking_json(b, customer, technician, &history, now_ms());
+    let checkpoints = match view {
+        View::Full => store::checkpoints(conn, &b.id)?,
+        View::Summary => Vec::new(),
+    };
+    let mut photo_ids = b.photo_ids.clone();
+    photo_ids.extend(checkpoints.iter().flat_map(|c| c.photo_ids.iter().cloned()));
+    let photos = photos(conn, base, &photo_ids)?;
+    let mut doc = booking_json(b, customer, technician, &history, &photos, now_ms());
     if view == View::Full {
         let items = store::price_items(conn, &b.id)?;
         let obj = doc.as_object_mut().expect("object");
@@ -646,7 +685,7 @@ pub fn render(conn: &Connection, b: &BookingRow, view: View) -> ApiResult<Value>
         );
         obj.insert(
             "qualityAssurance".into(),
-            json!({"checkpoints": store::checkpoints(conn, &b.id)?.iter().map(checkpoint_json).collect::<Vec<_>>()}),
+            json!({"checkpoints": checkpoints.iter().map(|c| checkpoint_json(c, &photos)).collect::<Vec<_>>()}),
         );
         if let Some(d) = store::latest_dispute(conn, &b.id)? {
             obj.insert("dispute".into(), dispute_json(&d));
@@ -656,10 +695,10 @@ pub fn render(conn: &Connection, b: &BookingRow, view: View) -> ApiResult<Value>
 }
 
 /// The full document of the booking `id`, for other modules that answer
-/// with a booking (matching's accept), or `None`.
-pub fn document(conn: &Connection, id: &str) -> ApiResult<Option<Value>> {
+/// with a booking (matching's accept), or `None`. `base` is `config.public_url`.
+pub fn document(conn: &Connection, base: &str, id: &str) -> ApiResult<Option<Value>> {
     match store::find(conn, id)? {
-        Some(b) => Ok(Some(render(conn, &b, View::Full)?)),
+        Some(b) => Ok(Some(render(conn, base, &b, View::Full)?)),
         None => Ok(None),
     }
 }

@@ -14,6 +14,7 @@ use crate::payments::model::{platform_fee, FeePolicy};
 /// Where a booking is in its life (DESIGN.md "Decisions on the contract").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = BookingStatus)]
 pub enum Status {
     Pending,
     AwaitingAcceptance,
@@ -660,6 +661,7 @@ pub fn major(minor: i64) -> Value {
 /// What a line of the price is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = BookingItemKind)]
 pub enum ItemKind {
     Labour,
     Parts,
@@ -861,6 +863,7 @@ pub fn dispute_window_open(
 /// How an admin closes a dispute (the original's vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DisputeResolution)]
 pub enum Resolution {
     /// The customer gets the money back (all of it unless `refundAmount` says less).
     CustomerFavor,
@@ -930,9 +933,10 @@ pub fn service_category(given: Option<&str>, service_type: &str) -> &'static str
     "other"
 }
 
-/// Whether `s` can be a media id (the media module's ids are 24-hex).
-pub fn is_media_id(s: &str) -> bool {
-    crate::ids::is_valid_id(s)
+/// Whether `s` can name a media item at all (a media id or publicId);
+/// whether it does, and belongs to the caller, the media module says.
+pub fn is_media_key(s: &str) -> bool {
+    !s.is_empty() && s.chars().count() <= 300 && !s.chars().any(char::is_control)
 }
 
 // ---------------------------------------------------------------- time

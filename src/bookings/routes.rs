@@ -16,8 +16,8 @@ use crate::bookings::model::{
     self, Action, ItemKind, LineItem, Refusal, Relation, Resolution, Status,
 };
 use crate::bookings::schemas::{
-    BookingList, BookingResponse, BookingStats, CheckpointResponse, DisputeResponse,
-    PricingResponse,
+    BookingDisputeResponse, BookingList, BookingPricingResponse, BookingResponse, BookingStats,
+    QaCheckpointResponse,
 };
 use crate::bookings::store::{self, BookingRow, ListFilter, Move, NewBooking, Sort};
 use crate::error::{check, finish, ApiError, ApiResult, FieldError};
@@ -88,8 +88,10 @@ fn load_visible(
     Ok((b, relation))
 }
 
-/// Media ids from `photos` / `images` (strings, or objects with `_id`,
-/// `id`, `mediaId` or `publicId`), deduplicated, at most [`MAX_PHOTOS`].
+/// Media keys from `photos` / `images`: media ids or publicIds, as strings
+/// or as the media upload's items (`_id`, `id`, `mediaId` or `publicId`),
+/// deduplicated, at most [`MAX_PHOTOS`]. Ownership is checked in the
+/// transaction (`media::store::owned_media`).
 fn parse_media_ids(field: &str, list: &[Value], errors: &mut Vec<FieldError>) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
     if list.len() > MAX_PHOTOS {
@@ -99,13 +101,13 @@ fn parse_media_ids(field: &str, list: &[Value], errors: &mut Vec<FieldError>) ->
     for (i, v) in list.iter().enumerate() {
         let id = match v {
             Value::String(s) => Some(s.trim().to_string()),
-            Value::Object(o) => ["_id", "id", "mediaId", "publicId"]
+            Value::Object(o) => ["mediaId", "_id", "id", "publicId"]
                 .iter()
                 .find_map(|k| o.get(*k).and_then(Value::as_str))
                 .map(|s| s.trim().to_string()),
             _ => None,
         };
-        match id.filter(|s| model::is_media_id(s)) {
+        match id.filter(|s| model::is_media_key(s)) {
             Some(id) if !ids.contains(&id) => ids.push(id),
             Some(_) => {}
             None => check(
@@ -307,11 +309,12 @@ async fn list_bookings(
     }
     // The caller's own scope overrides a filter on the same party.
     let (limit, skip) = (page.limit as i64, page.offset());
+    let base = state.config.public_url.clone();
     let (bookings, total) = state
         .db
         .read(move |c| {
             let (rows, total) = store::list(c, &filter, limit, skip)?;
-            Ok((document::summaries(c, rows)?, total))
+            Ok((document::summaries(c, &base, rows)?, total))
         })
         .await?;
     Ok(Json(ListBody {
@@ -443,7 +446,7 @@ async fn booking_stats(
 /// `POST /bookings`: the summary's example body and the web client's body both work.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateBody {
+pub struct CreateBookingBody {
     service_type: Option<String>,
     /// A service category; otherwise derived from serviceType, else `other`.
     service_category: Option<String>,
@@ -744,14 +747,14 @@ fn parse_price_input(p: &PriceInput, errors: &mut Vec<FieldError>) -> Option<Vec
 
 /// Create a booking (customers and corporate accounts). Naming a
 /// technician sends it straight to `awaiting_acceptance`.
-#[utoipa::path(post, path = "/", tag = "bookings", request_body = CreateBody, security(("bearer" = [])),
+#[utoipa::path(post, path = "/", tag = "bookings", request_body = CreateBookingBody, security(("bearer" = [])),
     responses((status = 201, body = BookingResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn create_booking(
     State(state): State<AppState>,
     user: CurrentUser,
-    AppJson(body): AppJson<CreateBody>,
+    AppJson(body): AppJson<CreateBookingBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     user.require_role(&[Role::Customer, Role::Corporate])?;
     let config = &state.config;
@@ -938,7 +941,6 @@ async fn create_booking(
         return Err(ApiError::internal("validated booking fields missing"));
     };
     details.utc_offset_mins = Some(offset);
-    details.photo_ids = photo_ids;
     let new = NewBooking {
         customer_id: user.id.clone(),
         technician_id: technician,
@@ -955,6 +957,7 @@ async fn create_booking(
         match_score: None,
     };
     let customer = user.0.clone();
+    let base = state.config.public_url.clone();
     let booking = state
         .db
         .write(move |tx| {
@@ -962,6 +965,9 @@ async fn create_booking(
                 Some(t) => Some(bookable_technician(tx, t, &new.service_category)?),
                 None => None,
             };
+            let media =
+                crate::media::store::owned_media(tx, &base, &customer.id, "photos", &photo_ids)?;
+            details.photo_ids = media.iter().map(|m| m.id.clone()).collect();
             let mut row = store::create_with(tx, &new, &details, &customer.id)?;
             if !lines.is_empty() {
                 row = store::set_pricing(
@@ -977,6 +983,7 @@ async fn create_booking(
                 &row,
                 &customer,
                 technician.as_ref(),
+                &document::photos_of(&media),
             ))
         })
         .await?;
@@ -1003,11 +1010,12 @@ async fn get_booking(
 ) -> ApiResult<Json<Value>> {
     let id = booking_id(&id)?;
     let account = user.0.clone();
+    let base = state.config.public_url.clone();
     let booking = state
         .db
         .read(move |c| {
             let (b, _) = load_visible(c, &id, &account)?;
-            document::render(c, &b, View::Full)
+            document::render(c, &base, &b, View::Full)
         })
         .await?;
     Ok(Json(json!({"success": true, "booking": booking})))
@@ -1017,7 +1025,7 @@ async fn get_booking(
 
 /// `PUT /bookings/:id/status`.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct StatusBody {
+pub struct BookingStatusBody {
     /// accepted, rejected (decline), en_route, arrived, in_progress, completed or cancelled.
     status: Option<String>,
     /// Kept in the timeline; the reason of a cancellation or decline.
@@ -1030,7 +1038,7 @@ pub struct StatusBody {
 /// declines (`rejected`), sets out, arrives, starts and completes; the
 /// customer, the technician or an admin cancels. Any other move is a 409
 /// naming the current status and the moves allowed from it.
-#[utoipa::path(put, path = "/{id}/status", tag = "bookings", request_body = StatusBody, security(("bearer" = [])),
+#[utoipa::path(put, path = "/{id}/status", tag = "bookings", request_body = BookingStatusBody, security(("bearer" = [])),
     params(("id" = String, Path, description = "Booking id")),
     responses((status = 200, body = BookingResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -1039,7 +1047,7 @@ async fn update_status(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    AppJson(body): AppJson<StatusBody>,
+    AppJson(body): AppJson<BookingStatusBody>,
 ) -> ApiResult<Json<Value>> {
     let requested = text(&body.status);
     if requested.is_empty() {
@@ -1067,6 +1075,7 @@ async fn update_status(
     let id = booking_id(&id)?;
     let account = user.0.clone();
     let config = state.config.clone();
+    let base = state.config.public_url.clone();
     let booking = state
         .db
         .write(move |tx| {
@@ -1107,7 +1116,7 @@ async fn update_status(
                     cancellation_fee_minor: fee,
                 },
             )?;
-            document::render(tx, &after, View::Full)
+            document::render(tx, &base, &after, View::Full)
         })
         .await?;
     Ok(Json(json!({
@@ -1121,14 +1130,14 @@ async fn update_status(
 
 /// `PUT /bookings/:id/assign-technician`.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct AssignBody {
+pub struct AssignTechnicianBody {
     /// The technician's user id.
     technician: Option<String>,
 }
 
 /// Assign a pending booking to a technician who is active, KYC-approved
 /// and offers the booking's service category (admins).
-#[utoipa::path(put, path = "/{id}/assign-technician", tag = "bookings", request_body = AssignBody, security(("bearer" = [])),
+#[utoipa::path(put, path = "/{id}/assign-technician", tag = "bookings", request_body = AssignTechnicianBody, security(("bearer" = [])),
     params(("id" = String, Path, description = "Booking id")),
     responses((status = 200, body = BookingResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -1137,7 +1146,7 @@ async fn assign_technician(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    AppJson(body): AppJson<AssignBody>,
+    AppJson(body): AppJson<AssignTechnicianBody>,
 ) -> ApiResult<Json<Value>> {
     user.require_role(&[Role::Admin])?;
     let technician = text(&body.technician);
@@ -1149,6 +1158,7 @@ async fn assign_technician(
     }
     let id = booking_id(&id)?;
     let account = user.0.clone();
+    let base = state.config.public_url.clone();
     let booking = state
         .db
         .write(move |tx| {
@@ -1168,7 +1178,7 @@ async fn assign_technician(
                     cancellation_fee_minor: 0,
                 },
             )?;
-            document::render(tx, &after, View::Full)
+            document::render(tx, &base, &after, View::Full)
         })
         .await?;
     Ok(Json(
@@ -1181,7 +1191,7 @@ async fn assign_technician(
 /// `PUT /bookings/:id/pricing`: the whole new price.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PricingBody {
+pub struct BookingPricingBody {
     /// `[{kind: labour|parts|materials|transport|discount, description, quantity, unitPrice}]`, amounts in major units.
     #[schema(value_type = Option<Vec<Object>>)]
     items: Option<Vec<Value>>,
@@ -1206,16 +1216,16 @@ pub struct PricingBody {
 /// Set a booking's price as line items with a computed total (the
 /// assigned technician or an admin; not once the job is over). Every
 /// change is kept in the pricing history.
-#[utoipa::path(put, path = "/{id}/pricing", tag = "bookings", request_body = PricingBody, security(("bearer" = [])),
+#[utoipa::path(put, path = "/{id}/pricing", tag = "bookings", request_body = BookingPricingBody, security(("bearer" = [])),
     params(("id" = String, Path, description = "Booking id")),
-    responses((status = 200, body = PricingResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = BookingPricingResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn update_pricing(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    AppJson(body): AppJson<PricingBody>,
+    AppJson(body): AppJson<BookingPricingBody>,
 ) -> ApiResult<Json<Value>> {
     user.require_role(&[Role::Technician, Role::Admin])
         .map_err(|_| ApiError::Forbidden("Not authorized to update pricing".into()))?;
@@ -1262,6 +1272,7 @@ async fn update_pricing(
     })?;
     let id = booking_id(&id)?;
     let account = user.0.clone();
+    let base = state.config.public_url.clone();
     let (priced, history, booking) = state
         .db
         .write(move |tx| {
@@ -1274,7 +1285,7 @@ async fn update_pricing(
             })?;
             let note = Some(note.as_str()).filter(|n| !n.is_empty());
             let after = store::set_pricing(tx, &b, &lines, &pricing, &account.id, note)?;
-            let doc = document::render(tx, &after, View::Full)?;
+            let doc = document::render(tx, &base, &after, View::Full)?;
             Ok((doc["pricing"].clone(), doc["pricingHistory"].clone(), doc))
         })
         .await?;
@@ -1292,7 +1303,7 @@ async fn update_pricing(
 /// `POST /bookings/:id/qa-checkpoint`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CheckpointBody {
+pub struct QaCheckpointBody {
     /// What was checked.
     name: Option<String>,
     /// Same as name (the original's field).
@@ -1315,16 +1326,16 @@ pub struct CheckpointBody {
 }
 
 /// Record a QA checkpoint (the assigned technician, while the job is in progress).
-#[utoipa::path(post, path = "/{id}/qa-checkpoint", tag = "bookings", request_body = CheckpointBody, security(("bearer" = [])),
+#[utoipa::path(post, path = "/{id}/qa-checkpoint", tag = "bookings", request_body = QaCheckpointBody, security(("bearer" = [])),
     params(("id" = String, Path, description = "Booking id")),
-    responses((status = 200, body = CheckpointResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = QaCheckpointResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn add_qa_checkpoint(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    AppJson(body): AppJson<CheckpointBody>,
+    AppJson(body): AppJson<QaCheckpointBody>,
 ) -> ApiResult<Json<Value>> {
     user.require_role(&[Role::Technician]).map_err(|_| {
         ApiError::Forbidden("Only assigned technician can add QA checkpoints".into())
@@ -1404,6 +1415,7 @@ async fn add_qa_checkpoint(
     finish(errors)?;
     let id = booking_id(&id)?;
     let account = user.0.clone();
+    let base = state.config.public_url.clone();
     let (checkpoint, booking) = state
         .db
         .write(move |tx| {
@@ -1414,21 +1426,23 @@ async fn add_qa_checkpoint(
                 }
                 other => other.into(),
             })?;
+            let media =
+                crate::media::store::owned_media(tx, &base, &account.id, "photos", &photo_ids)?;
             let c = store::Checkpoint {
                 id: new_id(),
                 technician_id: account.id.clone(),
                 name,
                 passed,
                 notes: Some(notes).filter(|n| !n.is_empty()),
-                photo_ids,
+                photo_ids: media.iter().map(|m| m.id.clone()).collect(),
                 checklist: Value::Array(checklist),
                 created_at: now_ms(),
             };
             store::add_checkpoint(tx, &b.id, &c)?;
             let b = store::find(tx, &b.id)?.ok_or_else(|| ApiError::not_found("Booking"))?;
             Ok((
-                document::checkpoint_json(&c),
-                document::render(tx, &b, View::Full)?,
+                document::checkpoint_json(&c, &document::photos_of(&media)),
+                document::render(tx, &base, &b, View::Full)?,
             ))
         })
         .await?;
@@ -1444,7 +1458,7 @@ async fn add_qa_checkpoint(
 
 /// `POST /bookings/:id/dispute`.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct DisputeBody {
+pub struct BookingDisputeBody {
     reason: Option<String>,
     description: Option<String>,
     /// Media ids or links supporting the dispute.
@@ -1453,16 +1467,16 @@ pub struct DisputeBody {
 
 /// Open a dispute (the customer or the technician, while the job is in
 /// progress or within the dispute window after completion).
-#[utoipa::path(post, path = "/{id}/dispute", tag = "bookings", request_body = DisputeBody, security(("bearer" = [])),
+#[utoipa::path(post, path = "/{id}/dispute", tag = "bookings", request_body = BookingDisputeBody, security(("bearer" = [])),
     params(("id" = String, Path, description = "Booking id")),
-    responses((status = 200, body = DisputeResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = BookingDisputeResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn open_dispute(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    AppJson(body): AppJson<DisputeBody>,
+    AppJson(body): AppJson<BookingDisputeBody>,
 ) -> ApiResult<Json<Value>> {
     let mut errors = Vec::new();
     let reason = text(&body.reason);
@@ -1515,6 +1529,7 @@ async fn open_dispute(
     let id = booking_id(&id)?;
     let account = user.0.clone();
     let window_ms = state.config.booking_dispute_window_hours as i64 * 3_600_000;
+    let base = state.config.public_url.clone();
     let (dispute, booking) = state
         .db
         .write(move |tx| {
@@ -1564,7 +1579,7 @@ async fn open_dispute(
             store::open_dispute(tx, &b.id, &d)?;
             Ok((
                 document::dispute_json(&d),
-                document::render(tx, &after, View::Full)?,
+                document::render(tx, &base, &after, View::Full)?,
             ))
         })
         .await?;
@@ -1579,7 +1594,7 @@ async fn open_dispute(
 /// `PUT /bookings/:id/dispute/resolve`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ResolveBody {
+pub struct ResolveDisputeBody {
     /// customer_favor (refund), technician_favor, partial_refund (refund refundAmount), no_action.
     resolution: Option<String>,
     /// `completed` or `refunded`, instead of resolution.
@@ -1593,16 +1608,16 @@ pub struct ResolveBody {
 /// Resolve an open dispute (admins): the booking becomes `completed` or
 /// `refunded`, and a `booking.dispute_resolved` event tells payments what
 /// to do with the money.
-#[utoipa::path(put, path = "/{id}/dispute/resolve", tag = "bookings", request_body = ResolveBody, security(("bearer" = [])),
+#[utoipa::path(put, path = "/{id}/dispute/resolve", tag = "bookings", request_body = ResolveDisputeBody, security(("bearer" = [])),
     params(("id" = String, Path, description = "Booking id")),
-    responses((status = 200, body = DisputeResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = BookingDisputeResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn resolve_dispute(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    AppJson(body): AppJson<ResolveBody>,
+    AppJson(body): AppJson<ResolveDisputeBody>,
 ) -> ApiResult<Json<Value>> {
     user.require_role(&[Role::Admin])?;
     let mut errors = Vec::new();
@@ -1680,6 +1695,7 @@ async fn resolve_dispute(
     };
     let id = booking_id(&id)?;
     let account = user.0.clone();
+    let base = state.config.public_url.clone();
     let (dispute, booking) = state
         .db
         .write(move |tx| {
@@ -1721,7 +1737,7 @@ async fn resolve_dispute(
             )?;
             Ok((
                 d.as_ref().map(document::dispute_json),
-                document::render(tx, &after, View::Full)?,
+                document::render(tx, &base, &after, View::Full)?,
             ))
         })
         .await?;

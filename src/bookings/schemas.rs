@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 
 use crate::bookings::model::{ItemKind, Resolution, Status};
 
-/// Urgency as stored and sent.
+/// BookingUrgency as stored and sent.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Urgency {
+pub enum BookingUrgency {
     Low,
     Medium,
     High,
@@ -22,7 +22,7 @@ pub enum Urgency {
 /// Where a booking came from.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Source {
+pub enum BookingSource {
     MobileApp,
     WebApp,
     AdminPanel,
@@ -32,7 +32,7 @@ pub enum Source {
 /// `serviceLocation`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ServiceLocation {
+pub struct BookingLocation {
     /// Always "Point".
     #[serde(rename = "type")]
     pub kind: String,
@@ -48,7 +48,7 @@ pub struct ServiceLocation {
 /// `timeSlot`: local start and end times of the job.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct TimeSlot {
+pub struct BookingTimeSlot {
     pub date: String,
     /// HH:MM, local.
     pub start_time: String,
@@ -61,7 +61,7 @@ pub struct TimeSlot {
 /// One timeline entry.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct HistoryEntry {
+pub struct BookingHistoryEntry {
     /// The status the booking moved to.
     pub status: Status,
     /// The status it left (null for the creation).
@@ -77,7 +77,7 @@ pub struct HistoryEntry {
 /// One line of a price.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LineItem {
+pub struct BookingLineItem {
     #[serde(rename = "_id")]
     pub underscore_id: String,
     pub kind: ItemKind,
@@ -92,7 +92,7 @@ pub struct LineItem {
 /// `technicianEarnings` the rest.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Pricing {
+pub struct BookingPricing {
     /// Labour lines.
     pub base_price: f64,
     /// Same as basePrice.
@@ -110,13 +110,13 @@ pub struct Pricing {
     pub currency: String,
     pub updated_at: Option<String>,
     /// The line items (single-booking views).
-    pub items: Option<Vec<LineItem>>,
+    pub items: Option<Vec<BookingLineItem>>,
 }
 
 /// One past price.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PricingChange {
+pub struct BookingPricingChange {
     pub changed_by: String,
     pub changed_at: String,
     #[schema(value_type = Vec<Object>)]
@@ -131,7 +131,7 @@ pub struct PricingChange {
 /// `cancellation`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Cancellation {
+pub struct BookingCancellation {
     pub cancelled_by: Option<String>,
     pub cancelled_at: Option<String>,
     pub reason: Option<String>,
@@ -142,7 +142,7 @@ pub struct Cancellation {
 /// Status of a dispute.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum DisputeStatus {
+pub enum BookingDisputeStatus {
     Open,
     Investigating,
     Resolved,
@@ -152,7 +152,7 @@ pub enum DisputeStatus {
 /// What a resolution did to the booking.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum DisputeOutcome {
+pub enum BookingDisputeOutcome {
     Completed,
     Refunded,
 }
@@ -160,7 +160,7 @@ pub enum DisputeOutcome {
 /// `dispute`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Dispute {
+pub struct BookingDispute {
     #[serde(rename = "_id")]
     pub underscore_id: String,
     pub id: String,
@@ -169,9 +169,9 @@ pub struct Dispute {
     pub reason: String,
     pub description: String,
     pub evidence: Vec<String>,
-    pub status: DisputeStatus,
+    pub status: BookingDisputeStatus,
     pub resolution: Option<Resolution>,
-    pub outcome: Option<DisputeOutcome>,
+    pub outcome: Option<BookingDisputeOutcome>,
     /// Major units; null with outcome refunded means the full amount.
     pub refund_amount: Option<f64>,
     pub resolution_notes: Option<String>,
@@ -182,7 +182,7 @@ pub struct Dispute {
 /// Whether a QA check passed.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum CheckpointStatus {
+pub enum QaCheckpointStatus {
     Passed,
     Failed,
 }
@@ -190,7 +190,7 @@ pub enum CheckpointStatus {
 /// One QA checkpoint.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Checkpoint {
+pub struct QaCheckpoint {
     #[serde(rename = "_id")]
     pub underscore_id: String,
     pub id: String,
@@ -198,7 +198,7 @@ pub struct Checkpoint {
     /// Same as name.
     pub description: String,
     pub passed: bool,
-    pub status: CheckpointStatus,
+    pub status: QaCheckpointStatus,
     pub notes: Option<String>,
     /// Media ids.
     pub photos: Vec<String>,
@@ -214,8 +214,8 @@ pub struct Checkpoint {
 
 /// `qualityAssurance`.
 #[derive(Serialize, ToSchema)]
-pub struct QualityAssurance {
-    pub checkpoints: Vec<Checkpoint>,
+pub struct BookingQualityAssurance {
+    pub checkpoints: Vec<QaCheckpoint>,
 }
 
 /// The Booking document. Lists carry the summary; single-booking answers
@@ -237,14 +237,14 @@ pub struct Booking {
     pub service_category: String,
     pub service_type: String,
     pub description: String,
-    pub urgency: Urgency,
+    pub urgency: BookingUrgency,
     #[schema(value_type = Vec<Object>)]
     pub images: Vec<serde_json::Value>,
     /// Media ids.
     pub photos: Vec<String>,
-    pub service_location: ServiceLocation,
+    pub service_location: BookingLocation,
     pub scheduled_date: Option<String>,
-    pub time_slot: Option<TimeSlot>,
+    pub time_slot: Option<BookingTimeSlot>,
     pub actual_start_time: Option<String>,
     pub actual_end_time: Option<String>,
     /// Minutes.
@@ -252,11 +252,11 @@ pub struct Booking {
     /// Hours with two decimals, as a string.
     pub duration_in_hours: Option<String>,
     pub status: Status,
-    pub status_history: Vec<HistoryEntry>,
-    pub pricing: Pricing,
+    pub status_history: Vec<BookingHistoryEntry>,
+    pub pricing: BookingPricing,
     /// Major units.
     pub budget: Option<f64>,
-    pub source: Source,
+    pub source: BookingSource,
     pub assigned_at: Option<String>,
     pub accepted_at: Option<String>,
     pub completed_at: Option<String>,
@@ -265,13 +265,13 @@ pub struct Booking {
     pub is_past_due: bool,
     #[schema(value_type = Option<Object>)]
     pub matching_details: Option<serde_json::Value>,
-    pub cancellation: Option<Cancellation>,
-    pub timeline: Option<Vec<HistoryEntry>>,
+    pub cancellation: Option<BookingCancellation>,
+    pub timeline: Option<Vec<BookingHistoryEntry>>,
     #[schema(value_type = Option<Vec<Object>>)]
     pub materials_used: Option<Vec<serde_json::Value>>,
-    pub pricing_history: Option<Vec<PricingChange>>,
-    pub quality_assurance: Option<QualityAssurance>,
-    pub dispute: Option<Dispute>,
+    pub pricing_history: Option<Vec<BookingPricingChange>>,
+    pub quality_assurance: Option<BookingQualityAssurance>,
+    pub dispute: Option<BookingDispute>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -299,7 +299,7 @@ pub struct BookingList {
 /// Bookings of one status.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusStat {
+pub struct BookingStatusCount {
     #[serde(rename = "_id")]
     pub status: Status,
     pub count: i64,
@@ -310,7 +310,7 @@ pub struct StatusStat {
 /// One local day of platform-wide figures.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct DayStat {
+pub struct BookingDayStat {
     /// YYYY-MM-DD, local.
     pub date: String,
     pub created: i64,
@@ -328,7 +328,7 @@ pub struct DayStat {
 pub struct BookingStats {
     pub success: bool,
     pub total: i64,
-    pub stats: Vec<StatusStat>,
+    pub stats: Vec<BookingStatusCount>,
     pub currency: String,
     pub total_spent: Option<f64>,
     pub earnings: Option<f64>,
@@ -341,34 +341,34 @@ pub struct BookingStats {
     #[schema(value_type = Option<Object>)]
     pub range: Option<serde_json::Value>,
     pub revenue: Option<f64>,
-    pub daily: Option<Vec<DayStat>>,
+    pub daily: Option<Vec<BookingDayStat>>,
 }
 
 /// `{success, message, pricing, pricingHistory, booking}`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PricingResponse {
+pub struct BookingPricingResponse {
     pub success: bool,
     pub message: String,
-    pub pricing: Pricing,
-    pub pricing_history: Vec<PricingChange>,
+    pub pricing: BookingPricing,
+    pub pricing_history: Vec<BookingPricingChange>,
     pub booking: Booking,
 }
 
 /// `{success, message, checkpoint, booking}`.
 #[derive(Serialize, ToSchema)]
-pub struct CheckpointResponse {
+pub struct QaCheckpointResponse {
     pub success: bool,
     pub message: String,
-    pub checkpoint: Checkpoint,
+    pub checkpoint: QaCheckpoint,
     pub booking: Booking,
 }
 
 /// `{success, message, dispute, booking}`.
 #[derive(Serialize, ToSchema)]
-pub struct DisputeResponse {
+pub struct BookingDisputeResponse {
     pub success: bool,
     pub message: String,
-    pub dispute: Option<Dispute>,
+    pub dispute: Option<BookingDispute>,
     pub booking: Booking,
 }

@@ -33,6 +33,35 @@ async fn make_bookable(s: &TestServer, tech_id: &str, category: &str) {
         .unwrap();
 }
 
+/// Uploads a small PNG as `who` through the media module; its `data` item.
+async fn upload_photo(s: &TestServer, who: &TestUser) -> Value {
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(8, 8, image::Rgb([200, 30, 30])))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let boundary = "----bookings-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"leak.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(png.into_inner());
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let res = s
+        .client
+        .post(s.url("/api/v1/media/upload/image"))
+        .bearer_auth(&who.token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    res.json::<Value>().await.unwrap()["data"].clone()
+}
+
 /// Everyone a booking can meet.
 struct Cast {
     customer: TestUser,
@@ -415,13 +444,31 @@ async fn naming_a_technician_awaits_their_acceptance() {
     let corporate = s.register("corporate").await;
     let tech = s.register("technician").await;
     make_bookable(&s, &tech.id, "plumbing").await;
-    let photo = "65a1b2c3d4e5f60718293a4b";
+    let upload = upload_photo(&s, &corporate).await;
+    let photo = upload["id"].as_str().unwrap().to_string();
+    // Someone else's photo, or one that does not exist, is refused.
+    let foreign = upload_photo(&s, &tech).await;
+    for bad in [
+        foreign["id"].clone(),
+        foreign["publicId"].clone(),
+        json!("0123456789abcdef01234567"),
+    ] {
+        let e = s
+            .post(
+                "/api/v1/bookings",
+                Some(&corporate.token),
+                with(body(), json!({"photos": [bad]})),
+            )
+            .await
+            .expect(400);
+        assert_eq!(fields(&e), vec!["photos[0]"], "{e}");
+    }
     let b = create(
         &s,
         &corporate,
         with(
             body(),
-            json!({"technician": tech.id, "photos": [photo], "images": [{"_id": photo}],
+            json!({"technician": tech.id, "photos": [upload["publicId"]], "images": [upload],
                             "materials": [{"name": "PVC pipe", "price": 450, "quantity": 2}]}),
         ),
     )
@@ -431,7 +478,10 @@ async fn naming_a_technician_awaits_their_acceptance() {
     assert_eq!(b["technician"]["firstName"], "Test");
     assert!(b["technician"]["rating"].is_object());
     assert_eq!(b["photos"], json!([photo]));
-    assert_eq!(b["images"][0]["_id"], photo);
+    assert_eq!(b["images"].as_array().unwrap().len(), 1);
+    assert_eq!(b["images"][0]["_id"], photo.as_str());
+    assert_eq!(b["images"][0]["url"], upload["url"]);
+    assert_eq!(b["images"][0]["publicId"], upload["publicId"]);
     assert_eq!(b["pricing"]["materialsTotal"], 900);
     assert_eq!(b["pricing"]["totalAmount"], 900);
     assert_eq!(b["pricing"]["platformFee"], 90);
@@ -963,19 +1013,33 @@ async fn a_job_from_creation_to_completion_keeps_its_timeline_figures_and_events
         assert_eq!(r["message"], msg);
         assert_eq!(r["booking"]["status"], st);
     }
-    // QA while in progress.
+    // QA while in progress, with the technician's own photo.
+    let photo = upload_photo(&s, &c.tech).await;
+    let photo_id = photo["id"].as_str().unwrap().to_string();
+    let customers_photo = upload_photo(&s, &c.customer).await;
+    let e = s
+        .post(
+            &format!("{base}/qa-checkpoint"),
+            Some(&c.tech.token),
+            json!({"name": "Pressure test", "photos": [customers_photo["id"]]}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(fields(&e), vec!["photos[0]"]);
     let qa = s
         .post(&format!("{base}/qa-checkpoint"), Some(&c.tech.token),
-              json!({"name": "Pressure test", "passed": true, "notes": "held 3 bar for 10 min", "photos": ["65a1b2c3d4e5f60718293a4b"]}))
+              json!({"name": "Pressure test", "passed": true, "notes": "held 3 bar for 10 min", "photos": [photo_id]}))
         .await
         .expect(200);
+    assert_eq!(qa["checkpoint"]["images"][0]["url"], photo["url"]);
+    assert_eq!(
+        qa["booking"]["qualityAssurance"]["checkpoints"][0]["images"][0]["publicId"],
+        photo["publicId"]
+    );
     assert_eq!(qa["message"], "QA checkpoint added successfully");
     assert_eq!(qa["checkpoint"]["name"], "Pressure test");
     assert_eq!(qa["checkpoint"]["status"], "passed");
-    assert_eq!(
-        qa["checkpoint"]["photos"],
-        json!(["65a1b2c3d4e5f60718293a4b"])
-    );
+    assert_eq!(qa["checkpoint"]["photos"], json!([photo_id]));
     assert!(qa["checkpoint"]["timestamp"]
         .as_str()
         .unwrap()
