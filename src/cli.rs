@@ -50,6 +50,10 @@ pub enum Command {
     Check,
     /// Print the OpenAPI document (JSON), for client generators.
     Openapi,
+    /// Verify the payments ledger: every entry balances, every balance equals its postings, no wallet is negative.
+    LedgerCheck,
+    /// Rebuild the search index from the database (refused while a server holds the data dir).
+    Reindex,
 }
 
 #[derive(Subcommand, Debug)]
@@ -115,6 +119,24 @@ pub fn run_offline(command: &Command, config: &Config) -> Result<(), String> {
         Command::Backup { to } => backup(config, to),
         Command::Restore { from } => restore(config, from),
         Command::User(cmd) => user(config, cmd),
+        Command::LedgerCheck => ledger_check(config),
+        Command::Reindex => reindex(config),
+    }
+}
+
+fn ledger_check(config: &Config) -> Result<(), String> {
+    let conn = open_existing(config)?;
+    let started = std::time::Instant::now();
+    let report = crate::payments::ledger::check(&conn).map_err(|e| e.to_string())?;
+    println!("{}", report.summary());
+    println!(
+        "checked in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err("ledger invariants violated".into())
     }
 }
 
@@ -217,6 +239,8 @@ fn restore(config: &Config, from: &PathBuf) -> Result<(), String> {
     }
     let mut dst = Connection::open(db_path(config)).map_err(|e| e.to_string())?;
     copy_database(&src, &mut dst, "restore")?;
+    // The index describes the replaced database; the next start rebuilds it.
+    crate::search::discard(&config.data_dir)?;
     println!(
         "restored {} into {}",
         from.display(),
@@ -355,4 +379,31 @@ fn user(config: &Config, cmd: &UserCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn reindex(config: &Config) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| e.to_string())?;
+    // The running server owns the index writer; the same lock keeps them apart.
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
+    let db = Db::open(&db_path(config), 1)?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} users ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("reindex");
+    let started = std::time::Instant::now();
+    let done = crate::search::rebuild(&config.data_dir, &db, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish();
+    println!(
+        "search index rebuilt: {} users in {:.1} s (current to event {})",
+        done.users,
+        started.elapsed().as_secs_f64(),
+        done.last_event_id
+    );
+    Ok(())
 }

@@ -1,9 +1,9 @@
 //! Every setting, declared once: name, type, default and the doc that is its help text.
 //!
-//! Precedence: command-line flag > `BAITECH_<NAME>` environment variable >
-//! the optional TOML file (`--config`, `BAITECH_CONFIG`, or `./baitech.toml`)
-//! > the default written here. `baitech config` prints the result with
-//! secrets masked.
+//! Precedence: command-line flag, then the `BAITECH_<NAME>` environment
+//! variable, then the optional TOML file (`--config`, `BAITECH_CONFIG`, or
+//! `./baitech.toml`), then the default written here. `baitech config` prints
+//! the result with secrets masked.
 
 use std::path::{Path, PathBuf};
 
@@ -111,6 +111,66 @@ settings! {
     argon2_memory_kib: u32 = 19_456u32;
     /// argon2id iterations (OWASP: 2).
     argon2_iterations: u32 = 2u32;
+    /// Days after posting during which a reviewer may edit a review (0: never).
+    review_edit_window_days: u32 = 30u32;
+    /// M-Pesa Daraja API base URL (sandbox by default; production is https://api.safaricom.co.ke).
+    mpesa_base_url: String = "https://sandbox.safaricom.co.ke";
+    /// Daraja consumer key; when it or the secret is empty, M-Pesa requests are written to <data_dir>/outbox and payments stay pending.
+    mpesa_consumer_key: String = "";
+    /// Daraja consumer secret.
+    mpesa_consumer_secret: String = "", secret;
+    /// M-Pesa business shortcode (paybill or till) that receives STK Push payments.
+    mpesa_shortcode: String = "174379";
+    /// Lipa na M-Pesa Online passkey of the shortcode.
+    mpesa_passkey: String = "", secret;
+    /// STK Push TransactionType: "CustomerPayBillOnline" or "CustomerBuyGoodsOnline".
+    mpesa_transaction_type: String = "CustomerPayBillOnline";
+    /// Secret path segment of the M-Pesa callback URLs; generated and kept in the data dir when empty.
+    mpesa_callback_secret: String = "", secret;
+    /// Confirm every successful STK Push callback with an STK Query before crediting it.
+    mpesa_confirm_with_query: bool = true;
+    /// Seconds after an STK Push with no callback before an STK Query settles it (paid, cancelled or expired).
+    mpesa_reconcile_after_secs: u64 = 180u64;
+    /// Shortcode that sends B2C payouts (withdrawals, refunds); the STK shortcode when empty.
+    mpesa_b2c_shortcode: String = "";
+    /// B2C initiator (API operator) name.
+    mpesa_b2c_initiator: String = "";
+    /// B2C security credential (the initiator password encrypted with Safaricom's certificate).
+    mpesa_b2c_security_credential: String = "", secret;
+    /// B2C CommandID: "BusinessPayment", "SalaryPayment" or "PromotionPayment".
+    mpesa_b2c_command: String = "BusinessPayment";
+    /// Stripe API base URL.
+    stripe_base_url: String = "https://api.stripe.com";
+    /// Stripe secret key (sk_...); when empty, Stripe requests are written to <data_dir>/outbox and payments stay pending.
+    stripe_secret_key: String = "", secret;
+    /// Stripe webhook signing secret (whsec_...); Stripe webhooks are refused while it is empty.
+    stripe_webhook_secret: String = "", secret;
+    /// Platform fee taken when escrow is released, in percent of the released amount.
+    platform_fee_percent: f64 = 10.0f64;
+    /// Smallest platform fee per release, in major units (capped at the released amount).
+    platform_fee_minimum: f64 = 0.0f64;
+    /// Seconds after a booking is completed (without a dispute) before its escrow is released automatically.
+    escrow_release_delay_secs: u64 = 259_200u64;
+    /// Days a deleted account's personal data is kept before it is scrubbed.
+    user_scrub_after_days: u32 = 30u32;
+    /// A second follow toggle of the same pair within this many ms is a double click: answered, not applied.
+    follow_debounce_ms: u64 = 1500u64;
+    /// Push (FCM) tokens kept per account; adding one more drops the oldest.
+    fcm_tokens_per_user: u32 = 10u32;
+    /// Largest radius, in km, that nearby-technician searches use (larger ones are capped).
+    nearby_max_radius_km: f64 = 100.0f64;
+    /// Portfolio items one technician may keep.
+    portfolio_items_per_user: u32 = 50u32;
+    /// Bookings: how many days ahead a job may be scheduled.
+    booking_horizon_days: u32 = 180u32;
+    /// Bookings: hours after completion during which a participant may open a dispute.
+    booking_dispute_window_hours: u32 = 72u32;
+    /// Bookings: a customer cancelling an accepted job less than this many hours before it starts pays a fee.
+    booking_late_cancel_hours: u32 = 24u32;
+    /// Bookings: the late-cancellation fee, in percent of the booking's total.
+    booking_cancellation_fee_percent: u32 = 20u32;
+    /// Bookings: minutes east of UTC of the clients' local times (scheduledTime, timeSlot, daily stats); 180 = Nairobi.
+    booking_utc_offset_mins: i32 = 180i32;
     /// HMAC secret for direct-upload grants and transformation URLs; generated and kept in the data dir when empty.
     media_secret: String = "", secret;
     /// Byte budget of the on-disk cache of rendered transformations (least recently used evicted).
@@ -125,6 +185,14 @@ settings! {
     media_ffmpeg: String = "ffmpeg";
     /// Age after which temporary files of failed or abandoned uploads are swept, in seconds.
     media_tmp_max_age_secs: u64 = 3600u64;
+    /// Hours a match stays open for accepting after find-technicians (the original: 7 days).
+    matching_match_ttl_hours: u64 = 168u64;
+    /// Days matching sessions, matches and weight adjustments are kept before the daily purge (anonymous counts stay).
+    matching_retention_days: u64 = 90u64;
+    /// Seconds a technician's record is reused between searches (0 = always read it).
+    matching_profile_cache_secs: u64 = 30u64;
+    /// Offset of the marketplace's local time from UTC in minutes (weekly schedules, scheduledDate + scheduledTime); 180 = Nairobi.
+    matching_utc_offset_mins: i64 = 180i64;
 }
 
 fn env_value<T: std::str::FromStr>(

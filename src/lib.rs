@@ -14,10 +14,14 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod matching;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
+pub mod payments;
 pub mod providers;
+pub mod reviews;
+pub mod search;
 pub mod state;
 pub mod system;
 pub mod users;
@@ -51,12 +55,27 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     let db = Db::open(&config.data_dir.join("baitech.db"), config.db_pool_size)?;
     let secret = jwt_secret(&config)?;
+    let geo = db
+        .read_blocking(users::geo::GeoIndex::load)
+        .map_err(|e| format!("loading the technician index: {e}"))?;
     let mut jobs = JobRegistry::default();
     jobs.register(providers::email::JOB_KIND, providers::email::send);
+    let mut events = EventBus::default();
+    payments::register(&mut jobs, &mut events);
+    jobs.register(users::store::SCRUB_JOB, users::scrub_job);
     jobs.register(media::SWEEP_JOB, media::sweep_job);
     let media = Arc::new(media::Media::open(&config)?);
     media::schedule_sweep_for_leftovers(&media, &db)?;
-    let events = EventBus::default();
+    jobs.register(matching::PURGE_JOB, matching::purge_job);
+    events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
+    db.write_blocking(|tx| matching::schedule_purge(tx))
+        .map_err(|e| format!("scheduling the matching purge: {e}"))?;
+    let search = search::SearchIndex::open(&config.data_dir, &db)?;
+    events.subscribe_batch(
+        search::CONSUMER,
+        search::LINGER,
+        search::consumer::on_events,
+    );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -66,6 +85,8 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         memory_kib: config.argon2_memory_kib,
         iterations: config.argon2_iterations,
     };
+    let payments = Arc::new(payments::Payments::open(&config)?);
+    let matching = Arc::new(matching::MatchingState::new(&config));
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -77,7 +98,12 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         http,
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
+        accounts: Arc::default(),
+        geo: Arc::new(geo),
+        payments,
         media,
+        matching,
+        search: Arc::new(search),
     })
 }
 
@@ -117,9 +143,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(system::routes())
         .nest("/api/v1/auth", auth::routes::routes())
+        .nest("/api/v1/reviews", reviews::routes::routes())
+        .nest("/api/v1/transactions", payments::routes::routes())
+        .nest("/api/v1/wallet", payments::routes::wallet_routes())
+        .nest("/api/v1/users", users::routes::routes())
+        .nest("/api/v1/bookings", bookings::routes::routes())
         .nest("/api/v1/media", media::routes::routes())
         .merge(media::routes::profile_picture_routes())
         .merge(media::routes::file_routes())
+        .nest("/api/v1/matching", matching::routes::routes())
 }
 
 /// The OpenAPI document of this build.

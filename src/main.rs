@@ -22,7 +22,19 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// Large allocations (argon2's 19 MiB buffers) always go straight to mmap
+/// and back to the OS when freed; glibc's adaptive threshold would otherwise
+/// keep them in per-thread arenas and let the resident size grow with load.
+fn return_large_allocations_to_the_os() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only tunes the allocator; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() {
+    return_large_allocations_to_the_os();
     let cli = Cli::parse();
     let config = match Config::load(&cli.flags, cli.config.as_deref()) {
         Ok(c) => c,

@@ -26,8 +26,18 @@ pub struct AppState {
     pub started: Instant,
     /// A valid hash to verify against when an email is unknown (equal timing).
     pub decoy_hash: Arc<String>,
+    /// Recently seen callers' accounts (see `AccountCache`).
+    pub accounts: Arc<crate::auth::extract::AccountCache>,
+    /// Active technicians' locations, for nearby search and matching.
+    pub geo: Arc<crate::users::geo::GeoIndex>,
+    /// Payments: the M-Pesa callback secret and the cached Daraja token.
+    pub payments: Arc<crate::payments::Payments>,
     /// Media on local disk: paths, signing key, render cache.
     pub media: Arc<crate::media::Media>,
+    /// Matching's technician record cache and session writer.
+    pub matching: Arc<crate::matching::MatchingState>,
+    /// Full-text index of users, kept current by the `search.users` consumer.
+    pub search: Arc<crate::search::SearchIndex>,
 }
 
 impl AppState {

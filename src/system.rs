@@ -57,7 +57,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (queued, running, dead) = state
         .db
-        .read(|c| crate::jobs::queue_depth(c))
+        .read(crate::jobs::queue_depth)
         .await
         .unwrap_or((0, 0, 0));
     let (busy, idle) = state.db.pool_state();

@@ -5,8 +5,14 @@
 //! `cargo bench --bench load` runs every scenario;
 //! `cargo bench --bench load -- login me` runs the named ones.
 
+mod bookings;
 mod core;
+mod matching;
 mod media;
+mod payments;
+mod reviews;
+mod search;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -204,6 +210,12 @@ fn main() {
                 .unwrap_or(1)
         );
         core::run().await;
+        reviews::run().await;
+        payments::run().await;
+        users::run().await;
+        bookings::run().await;
         media::run().await;
+        matching::run().await;
+        search::run().await;
     });
 }

@@ -39,14 +39,77 @@ pub fn verify_blocking(password: &str, stored: &str) -> bool {
         .is_ok()
 }
 
-/// Hashes on a blocking thread.
+/// Hashes on the hashing pool.
 pub async fn hash(password: String, cost: Cost) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password, cost)).await?
+    on_hashing_pool(move || hash_blocking(&password, cost)).await?
 }
 
-/// Verifies on a blocking thread.
+/// Verifies on the hashing pool.
 pub async fn verify(password: String, stored: String) -> ApiResult<bool> {
-    Ok(tokio::task::spawn_blocking(move || verify_blocking(&password, &stored)).await?)
+    on_hashing_pool(move || verify_blocking(&password, &stored)).await
+}
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// argon2 runs on its own few threads (one per core) at a lower CPU
+/// priority (nice 10). A login flood then uses every idle cycle but cannot
+/// delay other requests, and at most one 19 MiB argon2 buffer per core is
+/// ever alive (on tokio's blocking pool a flood of logins would allocate one
+/// per waiting request).
+fn hashing_pool() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<HashJob>> {
+    static POOL: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<HashJob>>> =
+        std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for n in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("spawn argon2 thread");
+        }
+        std::sync::Mutex::new(tx)
+    })
+}
+
+/// Nice 10 for the calling thread (Linux keeps a nice value per thread).
+fn lower_priority() {
+    // SAFETY: plain syscalls on the calling thread's own id.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+async fn on_hashing_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: HashJob = Box::new(move || {
+        let _ = done.send(work());
+    });
+    hashing_pool()
+        .lock()
+        .map_err(|_| ApiError::internal("hashing pool poisoned"))?
+        .send(job)
+        .map_err(|_| ApiError::internal("hashing pool stopped"))?;
+    result
+        .await
+        .map_err(|_| ApiError::internal("hashing job dropped"))
 }
 
 /// A hash of a random password: verified against when the email is unknown,

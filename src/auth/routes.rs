@@ -537,7 +537,8 @@ async fn refresh(
 
 /// End this session: its refresh-token family is revoked.
 #[utoipa::path(post, path = "/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])),
-    responses((status = 200, body = Message), (status = 401, body = crate::openapi::schemas::ErrorBody)))]
+    responses((status = 200, body = Message), (status = 400, body = crate::openapi::schemas::ErrorBody),
+              (status = 401, body = crate::openapi::schemas::ErrorBody)))]
 async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,

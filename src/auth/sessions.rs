@@ -50,6 +50,9 @@ pub fn invalid_refresh() -> ApiError {
     ApiError::Unauthorized("Invalid or expired refresh token. Please login again.".into())
 }
 
+/// A stored refresh token: id, user, family, expiry, rotated and revoked times.
+type StoredToken = (String, String, String, i64, Option<i64>, Option<i64>);
+
 /// Exchanges a refresh token for a new one: `Some((user_id, new_raw_token))`,
 /// or `None` when the token is unusable. On reuse the family is revoked
 /// here, so the caller must commit even when it answers `None`.
@@ -59,7 +62,7 @@ pub fn rotate(
     ttl_secs: u64,
     client: &Client,
 ) -> ApiResult<Option<(String, String)>> {
-    let row: Option<(String, String, String, i64, Option<i64>, Option<i64>)> = conn
+    let row: Option<StoredToken> = conn
         .query_row(
             "SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = ?1",
             [sha256_hex(raw)],

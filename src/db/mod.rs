@@ -37,8 +37,14 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<SqliteConnectionManager>,
+    /// One permit per pooled connection: readers wait here, on the async
+    /// side, instead of parking blocking threads on the pool's condvar.
+    readers: Arc<tokio::sync::Semaphore>,
     writer: Arc<Mutex<Connection>>,
     committed: Arc<Notify>,
+    /// Bumped after every commit of this process: a value read before a
+    /// query and still current later means nothing was written in between.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
@@ -62,12 +68,15 @@ impl Db {
             .with_init(|c| configure(c));
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
+            .test_on_check_out(false)
             .build(manager)
             .map_err(|e| format!("pool: {e}"))?;
         Ok(Db {
+            readers: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
             pool,
             writer: Arc::new(Mutex::new(writer)),
             committed: Arc::new(Notify::new()),
+            generation: Arc::default(),
         })
     }
 
@@ -77,8 +86,18 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
     {
+        let permit = self
+            .readers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal("database closed"))?;
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            db.read_blocking(f)
+        })
+        .await?
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer, off the
@@ -123,22 +142,40 @@ impl Db {
         f: impl FnOnce(&Transaction) -> ApiResult<T>,
         after: impl FnOnce(&Connection, &T),
     ) -> ApiResult<T> {
-        let result = {
+        let (result, changed) = {
             let mut conn = self
                 .writer
                 .lock()
                 .map_err(|_| ApiError::internal("writer mutex poisoned"))?;
+            let before = conn.total_changes();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
+            let changed = conn.total_changes() != before;
+            if changed {
+                self.generation
+                    .fetch_add(1, std::sync::atomic::Ordering::Release);
+            }
             after(&conn, &value);
-            value
+            (value, changed)
         };
-        self.committed.notify_waiters();
+        // Only a write that changed rows can give a worker something to do
+        // (or make a cached row stale); waking workers after an empty job
+        // claim made idle workers wake each other in a loop of empty
+        // transactions.
+        if changed {
+            self.committed.notify_waiters();
+        }
         Ok(result)
     }
 
-    /// Fires after every committed write; background consumers wait on it.
+    /// The commit generation (see the field); caches of database rows keep
+    /// the generation they were read at and are valid only while it holds.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Fires after every committed write that changed rows; background consumers wait on it.
     pub fn committed(&self) -> &Notify {
         &self.committed
     }
@@ -149,7 +186,10 @@ impl Db {
             .writer
             .lock()
             .map_err(|_| ApiError::internal("writer mutex poisoned"))?;
-        Ok(f(&mut conn))
+        let value = f(&mut conn);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(value)
     }
 
     /// Connections in use and idle in the read pool, for `/metrics`.

@@ -48,10 +48,27 @@ pub fn emit(
 pub type Handler =
     Arc<dyn Fn(AppState, Event) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
+/// A batch consumer's handler: receives up to 200 consecutive events in
+/// order; `Ok` moves the cursor past all of them, an `Err` makes the
+/// dispatcher retry the whole batch.
+pub type BatchHandler =
+    Arc<dyn Fn(AppState, Vec<Event>) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// How a consumer takes its events.
+#[derive(Clone)]
+enum Delivery {
+    /// One call per event; the cursor moves past every event that succeeded.
+    Each(Handler),
+    /// One call per batch; the cursor moves only when the whole batch
+    /// succeeded. After waking on a commit the dispatcher lingers this long
+    /// first, so a burst of writes arrives as one batch.
+    Batch(BatchHandler, Duration),
+}
+
 /// The set of consumers, registered once at start.
 #[derive(Default, Clone)]
 pub struct EventBus {
-    consumers: Vec<(String, Handler)>,
+    consumers: Vec<(String, Delivery)>,
 }
 
 impl EventBus {
@@ -63,7 +80,25 @@ impl EventBus {
         Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |s, e| Box::pin(handler(s, e)));
-        self.consumers.push((name.to_string(), handler));
+        self.consumers
+            .push((name.to_string(), Delivery::Each(handler)));
+    }
+
+    /// Registers a consumer that takes whole batches (at most 200 events, in
+    /// order), for consumers that make a batch durable at once (a search
+    /// index commit): the cursor never moves past an event of a batch
+    /// whose handler has not returned `Ok`. Same cursor rules as
+    /// [`EventBus::subscribe`]. Once idle, the dispatcher waits `linger`
+    /// after the first new commit before loading, so a burst of writes is
+    /// delivered as one batch (one index commit instead of one per write).
+    pub fn subscribe_batch<F, Fut>(&mut self, name: &str, linger: Duration, handler: F)
+    where
+        F: Fn(AppState, Vec<Event>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let handler: BatchHandler = Arc::new(move |s, e| Box::pin(handler(s, e)));
+        self.consumers
+            .push((name.to_string(), Delivery::Batch(handler, linger)));
     }
 
     /// Starts one delivery task per consumer; they stop when `shutdown` fires.
@@ -74,11 +109,11 @@ impl EventBus {
     ) -> Vec<tokio::task::JoinHandle<()>> {
         self.consumers
             .iter()
-            .map(|(name, handler)| {
+            .map(|(name, delivery)| {
                 tokio::spawn(deliver(
                     state.clone(),
                     name.clone(),
-                    handler.clone(),
+                    delivery.clone(),
                     shutdown.clone(),
                 ))
             })
@@ -123,7 +158,7 @@ fn load_batch(conn: &Connection, consumer: &str) -> ApiResult<Vec<Event>> {
 async fn deliver(
     state: AppState,
     name: String,
-    handler: Handler,
+    delivery: Delivery,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -151,19 +186,39 @@ async fn deliver(
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 _ = shutdown.changed() => return,
             }
+            if let Delivery::Batch(_, linger) = &delivery {
+                tokio::select! {
+                    _ = tokio::time::sleep(*linger) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
             continue;
         }
         let mut delivered = None;
         let mut failed = false;
-        for event in batch {
-            let id = event.id;
-            let kind = event.kind.clone();
-            match handler(state.clone(), event).await {
-                Ok(()) => delivered = Some(id),
-                Err(e) => {
-                    tracing::warn!(consumer = %name, event = id, kind = %kind, error = %e, "event handler failed; will retry");
-                    failed = true;
-                    break;
+        match &delivery {
+            Delivery::Each(handler) => {
+                for event in batch {
+                    let id = event.id;
+                    let kind = event.kind.clone();
+                    match handler(state.clone(), event).await {
+                        Ok(()) => delivered = Some(id),
+                        Err(e) => {
+                            tracing::warn!(consumer = %name, event = id, kind = %kind, error = %e, "event handler failed; will retry");
+                            failed = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            Delivery::Batch(handler, _) => {
+                let (first, last) = (batch[0].id, batch[batch.len() - 1].id);
+                match handler(state.clone(), batch).await {
+                    Ok(()) => delivered = Some(last),
+                    Err(e) => {
+                        tracing::warn!(consumer = %name, first, last, error = %e, "event batch handler failed; will retry");
+                        failed = true;
+                    }
                 }
             }
         }

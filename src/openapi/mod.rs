@@ -16,7 +16,13 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "system", description = "Health, metrics, service description"),
         (name = "auth", description = "Accounts, sign-in, sessions, 2FA"),
+        (name = "reviews", description = "Reviews after completed bookings, helpful marks, responses"),
+        (name = "transactions", description = "Payments, escrow, refunds, gateway webhooks"),
+        (name = "wallet", description = "Wallet balance, postings, withdrawals"),
+        (name = "users", description = "Profiles, follows, portfolio, availability, push tokens, KYC, nearby technicians"),
+        (name = "bookings", description = "Bookings: the job's state machine, pricing, QA, disputes, stats"),
         (name = "media", description = "Uploads to local disk, transformations, signed direct uploads"),
+        (name = "matching", description = "Technician matching: scored sessions, accept into a booking, preferences, learned weights, blocks"),
     )
 )]
 pub struct ApiDoc;

@@ -2,3 +2,6 @@
 //! when unconfigured, writes what it would have sent to the data dir's outbox.
 
 pub mod email;
+pub mod gateway;
+pub mod mpesa;
+pub mod stripe;

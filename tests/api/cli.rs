@@ -19,8 +19,7 @@ fn baitech(data_dir: &Path) -> Command {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("run baitech");
-    out
+    cmd.output().expect("run baitech")
 }
 
 fn text(out: &Output) -> String {
@@ -62,7 +61,7 @@ async fn start(data_dir: &Path, env: &[(&str, String)]) -> Running {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..500 {
@@ -76,6 +75,8 @@ async fn start(data_dir: &Path, env: &[(&str, String)]) -> Running {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not start");
 }
 
@@ -274,7 +275,7 @@ async fn sigterm_drains_gracefully() {
         libc::kill(server.child.id() as i32, libc::SIGTERM);
     }
     let mut exited = None;
-    for _ in 0..200 {
+    for _ in 0..800 {
         if let Some(status) = server.child.try_wait().unwrap() {
             exited = Some(status);
             break;
@@ -354,7 +355,7 @@ async fn jobs_survive_kill_9_and_complete_exactly_once() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     let (done, other): (i64, i64) = conn
         .query_row(
-            "SELECT SUM(status = 'done'), SUM(status != 'done') FROM jobs",
+            "SELECT SUM(status = 'done'), SUM(status != 'done') FROM jobs WHERE kind = 'email.send'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

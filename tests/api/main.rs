@@ -4,7 +4,16 @@
 mod harness;
 
 mod auth;
+mod bookings;
 mod cli;
+mod fake_daraja;
+mod fake_stripe;
+mod matching;
 mod media;
+mod payments;
 mod platform;
+mod reviews;
+mod schemathesis;
+mod search;
 mod smtp;
+mod users;

@@ -1,0 +1,388 @@
+//! The users index on disk (`<data_dir>/search/users`): opening it, keeping
+//! it current, rebuilding it, searching it.
+//!
+//! Each commit carries a payload `{"schema": v, "lastEventId": n}`: the
+//! outbox event up to which the index is current. At start that tells
+//! whether the index can be kept (then the outbox consumer replays whatever
+//! came after) or must be rebuilt: missing, unreadable, written by another
+//! schema version, or ahead of the database (a restored backup).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::params;
+use serde_json::json;
+use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::indexer::IndexWriterOptions;
+use tantivy::query::AllQuery;
+use tantivy::schema::Value;
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader,
+    TantivyDocument, Term,
+};
+
+use super::query;
+use super::schema::{self, UserFields, SCHEMA_VERSION};
+use super::source::{self, UserDoc};
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+
+/// Name of the outbox consumer that keeps the index current (its cursor).
+pub const CONSUMER: &str = "search.users";
+
+/// Memory the live writer buffers before it flushes a segment (tantivy's
+/// minimum; updates come a few at a time).
+const LIVE_BUDGET: usize = 15_000_000;
+
+/// Memory per indexing thread during a rebuild.
+const REBUILD_BUDGET: usize = 40_000_000;
+
+/// Largest result list a search returns.
+pub const MAX_RESULTS: usize = 10_000;
+
+const NO_INDEX: &str = "no index yet";
+
+/// Where the users index lives under `data_dir`.
+pub fn index_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("search").join("users")
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    format!("search index: {e}")
+}
+
+fn payload(last_event_id: i64) -> String {
+    json!({"schema": SCHEMA_VERSION, "lastEventId": last_event_id}).to_string()
+}
+
+/// `(schema version, last event id)` of the index's last commit.
+fn read_payload(index: &Index) -> Option<(u64, i64)> {
+    let meta = index.load_metas().ok()?;
+    let p: serde_json::Value = serde_json::from_str(meta.payload.as_deref()?).ok()?;
+    Some((p["schema"].as_u64()?, p["lastEventId"].as_i64()?))
+}
+
+fn max_event_id(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Users indexed.
+    pub users: u64,
+    /// The outbox event the new index is current up to (the consumer's cursor now).
+    pub last_event_id: i64,
+}
+
+/// The users index, open for searching and, by the one outbox consumer,
+/// for writing. Holds tantivy's writer lock while alive.
+pub struct SearchIndex {
+    fields: UserFields,
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+}
+
+impl SearchIndex {
+    /// Opens the index of `data_dir`, rebuilding it from the database first
+    /// when it cannot be kept (see the module doc). Ensures the consumer's
+    /// cursor exists, at the index's last event when it did not.
+    pub fn open(data_dir: &Path, db: &Db) -> Result<SearchIndex, String> {
+        let dir = index_dir(data_dir);
+        if let Some(reason) = Self::must_rebuild(&dir, db)? {
+            if reason == NO_INDEX {
+                tracing::info!(reason, "building the search index");
+            } else {
+                tracing::warn!(reason, "rebuilding the search index");
+            }
+            let started = std::time::Instant::now();
+            let done = rebuild(data_dir, db, &mut |_, _| {})?;
+            tracing::info!(
+                users = done.users,
+                ms = started.elapsed().as_millis() as u64,
+                "search index rebuilt"
+            );
+        }
+        let opened = Self::open_dir(&dir)?;
+        let last = read_payload(&opened.index).map(|p| p.1).unwrap_or(0);
+        db.write_blocking(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO event_cursors (consumer, last_id) VALUES (?1, ?2)",
+                params![CONSUMER, last],
+            )?;
+            Ok(())
+        })
+        .map_err(err)?;
+        Ok(opened)
+    }
+
+    /// Why the index at `dir` cannot be kept, or `None` when it can.
+    fn must_rebuild(dir: &Path, db: &Db) -> Result<Option<&'static str>, String> {
+        if !dir.join("meta.json").exists() {
+            return Ok(Some(NO_INDEX));
+        }
+        let index = match Index::open_in_dir(dir) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(error = %e, "search index unreadable");
+                return Ok(Some("index unreadable"));
+            }
+        };
+        let Some((version, last)) = read_payload(&index) else {
+            return Ok(Some("index has no commit payload"));
+        };
+        if version != SCHEMA_VERSION as u64 {
+            return Ok(Some("index written by another schema version"));
+        }
+        let newest = db.read_blocking(|c| Ok(max_event_id(c)?)).map_err(err)?;
+        if last > newest {
+            return Ok(Some(
+                "index is ahead of the database (restored from a backup?)",
+            ));
+        }
+        Ok(None)
+    }
+
+    fn open_dir(dir: &Path) -> Result<SearchIndex, String> {
+        let index = Index::open_in_dir(dir).map_err(err)?;
+        schema::register(&index);
+        let fields = fields_of(&index)?;
+        let writer = index
+            .writer_with_options(
+                IndexWriterOptions::builder()
+                    .memory_budget_per_thread(LIVE_BUDGET)
+                    .num_worker_threads(1)
+                    .num_merge_threads(1)
+                    .build(),
+            )
+            .map_err(err)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(err)?;
+        Ok(SearchIndex {
+            fields,
+            index,
+            reader,
+            writer: Mutex::new(writer),
+        })
+    }
+
+    /// Replaces the documents of `ids` by the searchable ones among `users`
+    /// (their current rows; an id without a searchable row is removed) and
+    /// commits, recording `last_event_id`. Visible to searches on return.
+    /// On error nothing of this call is kept: the caller retries it whole.
+    pub fn apply(
+        &self,
+        ids: &[String],
+        users: &[UserDoc],
+        last_event_id: i64,
+    ) -> Result<(), String> {
+        let mut writer = self
+            .writer
+            .lock()
+            .map_err(|_| err("writer mutex poisoned"))?;
+        let staged = (|| -> tantivy::Result<()> {
+            for id in ids {
+                writer.delete_term(Term::from_field_text(self.fields.id, id));
+            }
+            for user in users.iter().filter(|u| u.is_searchable()) {
+                writer.add_document(self.fields.document(user))?;
+            }
+            let mut commit = writer.prepare_commit()?;
+            commit.set_payload(&payload(last_event_id));
+            commit.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = staged {
+            let _ = writer.rollback();
+            return Err(err(e));
+        }
+        drop(writer);
+        self.reader.reload().map_err(err)
+    }
+
+    /// Ids of active users matching `text`, best first, at most `limit`
+    /// (capped at [`MAX_RESULTS`]). Empty when `text` has no words. CPU
+    /// work of a few milliseconds: call it from a blocking thread.
+    pub fn search_users(&self, text: &str, limit: usize) -> ApiResult<Vec<String>> {
+        self.search_users_in_status(text, Some("active"), limit)
+    }
+
+    /// [`SearchIndex::search_users`] among users whose account status is
+    /// `status`, or of any status with `None` (admins may list suspended
+    /// accounts); deleted users are never in the index.
+    pub fn search_users_in_status(
+        &self,
+        text: &str,
+        status: Option<&str>,
+        limit: usize,
+    ) -> ApiResult<Vec<String>> {
+        let plan = query::plan(text);
+        let Some(q) = query::build(&self.fields, &plan, status) else {
+            return Ok(Vec::new());
+        };
+        let limit = limit.clamp(1, MAX_RESULTS);
+        let collector = TopDocs::with_limit(limit).tweak_score(|segment: &SegmentReader| {
+            let boost = segment
+                .fast_fields()
+                .f64("boost")
+                .ok()
+                .map(|c| c.first_or_default_col(1.0));
+            move |doc, score: Score| match &boost {
+                Some(b) => score * b.get_val(doc) as Score,
+                None => score,
+            }
+        });
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&q, &collector)
+            .map_err(ApiError::internal)?;
+        self.ids_of(&searcher, top.into_iter().map(|(_, a)| a))
+    }
+
+    fn ids_of(
+        &self,
+        searcher: &tantivy::Searcher,
+        addresses: impl Iterator<Item = DocAddress>,
+    ) -> ApiResult<Vec<String>> {
+        let mut out = Vec::new();
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address).map_err(ApiError::internal)?;
+            if let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_str()) {
+                out.push(id.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every indexed user id, sorted (to compare the index with the database).
+    pub fn indexed_ids(&self) -> ApiResult<Vec<String>> {
+        let searcher = self.reader.searcher();
+        let all = searcher
+            .search(&AllQuery, &DocSetCollector)
+            .map_err(ApiError::internal)?;
+        let mut ids = self.ids_of(&searcher, all.into_iter())?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The outbox event the index is current up to (its last commit).
+    pub fn last_event_id(&self) -> i64 {
+        read_payload(&self.index).map(|p| p.1).unwrap_or(0)
+    }
+}
+
+fn fields_of(index: &Index) -> Result<UserFields, String> {
+    let (expected, fields) = UserFields::build();
+    if index.schema() != expected {
+        return Err(err("schema differs from this binary's"));
+    }
+    Ok(fields)
+}
+
+/// Removes the users index of `data_dir` (after the database was replaced
+/// by a restore), so the next start rebuilds it from the new database. The
+/// caller holds the data-dir lock.
+pub fn discard(data_dir: &Path) -> Result<(), String> {
+    let dir = index_dir(data_dir);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Builds a new users index from the database in one read snapshot, then
+/// swaps it in for the old one and moves the consumer's cursor to the
+/// snapshot's last event. `progress(done, total)` is called per user.
+///
+/// The caller guarantees nothing else holds the index: `baitech reindex`
+/// holds the data-dir lock (so no server runs), `build_state` calls it
+/// before any consumer starts. A crash midway leaves the old index in place.
+pub fn rebuild(
+    data_dir: &Path,
+    db: &Db,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Rebuilt, String> {
+    let live = index_dir(data_dir);
+    let root = live.parent().map(Path::to_path_buf).unwrap_or_default();
+    let fresh = root.join("users.building");
+    let old = root.join("users.old");
+    for leftover in [&fresh, &old] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(leftover).map_err(err)?;
+        }
+    }
+    std::fs::create_dir_all(&fresh).map_err(err)?;
+    let (schema_def, fields) = UserFields::build();
+    let index = Index::create(
+        MmapDirectory::open(&fresh).map_err(err)?,
+        schema_def,
+        Default::default(),
+    )
+    .map_err(err)?;
+    schema::register(&index);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 2);
+    let mut writer: IndexWriter = index
+        .writer_with_options(
+            IndexWriterOptions::builder()
+                .memory_budget_per_thread(REBUILD_BUDGET)
+                .num_worker_threads(threads)
+                .num_merge_threads(1)
+                .build(),
+        )
+        .map_err(err)?;
+    let (users, last_event_id) = db
+        .read_blocking(|c| {
+            // One snapshot: the users read are exactly those as of `last`.
+            let tx = c.unchecked_transaction()?;
+            let last = max_event_id(&tx)?;
+            let total = source::count_searchable(&tx)?;
+            let mut done = 0u64;
+            progress(0, total);
+            source::for_each_searchable(&tx, |user| {
+                writer
+                    .add_document(fields.document(&user))
+                    .map_err(ApiError::internal)?;
+                done += 1;
+                progress(done, total.max(done));
+                Ok(())
+            })?;
+            Ok((done, last))
+        })
+        .map_err(err)?;
+    let mut commit = writer.prepare_commit().map_err(err)?;
+    commit.set_payload(&payload(last_event_id));
+    commit.commit().map_err(err)?;
+    let segments = index.searchable_segment_ids().map_err(err)?;
+    if segments.len() > 1 {
+        writer.merge(&segments).wait().map_err(err)?;
+    }
+    writer.wait_merging_threads().map_err(err)?;
+    if live.exists() {
+        std::fs::rename(&live, &old).map_err(err)?;
+    }
+    std::fs::rename(&fresh, &live).map_err(err)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(err)?;
+    }
+    db.write_blocking(|tx| {
+        tx.execute(
+            "INSERT INTO event_cursors (consumer, last_id) VALUES (?1, ?2)
+             ON CONFLICT (consumer) DO UPDATE SET last_id = excluded.last_id",
+            params![CONSUMER, last_event_id],
+        )?;
+        Ok(())
+    })
+    .map_err(err)?;
+    Ok(Rebuilt {
+        users,
+        last_event_id,
+    })
+}
