@@ -8,6 +8,7 @@
 //! schema version, or ahead of the database (a restored backup).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use rusqlite::params;
@@ -83,6 +84,9 @@ pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
+    /// The last outbox event whose effect searches see (committed and
+    /// reloaded, or irrelevant to the index).
+    caught_up: AtomicI64,
 }
 
 impl SearchIndex {
@@ -149,6 +153,7 @@ impl SearchIndex {
         let index = Index::open_in_dir(dir).map_err(err)?;
         schema::register(&index);
         let fields = fields_of(&index)?;
+        let last = read_payload(&index).map(|p| p.1).unwrap_or(0);
         let writer = index
             .writer_with_options(
                 IndexWriterOptions::builder()
@@ -167,6 +172,7 @@ impl SearchIndex {
             fields,
             index,
             reader,
+            caught_up: AtomicI64::new(last),
             writer: Mutex::new(writer),
         })
     }
@@ -202,7 +208,15 @@ impl SearchIndex {
             return Err(err(e));
         }
         drop(writer);
-        self.reader.reload().map_err(err)
+        self.reader.reload().map_err(err)?;
+        self.passed(last_event_id);
+        Ok(())
+    }
+
+    /// Records that events up to `event_id` need nothing from the index
+    /// (the consumer's batch named no user).
+    pub fn passed(&self, event_id: i64) {
+        self.caught_up.fetch_max(event_id, Ordering::AcqRel);
     }
 
     /// Ids of active users matching `text`, best first, at most `limit`
@@ -270,9 +284,10 @@ impl SearchIndex {
         Ok(ids)
     }
 
-    /// The outbox event the index is current up to (its last commit).
+    /// The outbox event up to which searches see every change: tests and
+    /// callers that just wrote wait for it to pass their event's id.
     pub fn last_event_id(&self) -> i64 {
-        read_payload(&self.index).map(|p| p.1).unwrap_or(0)
+        self.caught_up.load(Ordering::Acquire)
     }
 }
 

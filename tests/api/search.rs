@@ -305,6 +305,19 @@ async fn registration_over_http_is_indexed() {
     let tech = s.register("technician").await;
     settle(&s).await;
     assert!(find(&s, "Test technician").await.contains(&tech.id));
+    // An event the index has nothing to do for still counts as seen.
+    let other = s
+        .state
+        .db
+        .write(|tx| emit(tx, "booking.created", Some(&new_id()), None, &json!({})))
+        .await
+        .unwrap();
+    let search = s.state.search.clone();
+    s.eventually("the index to pass an unrelated event", || {
+        let search = search.clone();
+        async move { search.last_event_id() >= other }
+    })
+    .await;
     s.stop().await;
 }
 
