@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use rusqlite::params;
 use serde_json::json;
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::AllQuery;
@@ -75,6 +75,24 @@ pub struct Rebuilt {
     pub users: u64,
     /// The outbox event the new index is current up to (the consumer's cursor now).
     pub last_event_id: i64,
+}
+
+/// What a search is narrowed to besides its text (`None`: any).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scope<'a> {
+    /// Account status (`active`, `suspended`, ...).
+    pub status: Option<&'a str>,
+    /// Account role (`technician`, `customer`, ...).
+    pub role: Option<&'a str>,
+}
+
+/// One page of ranked matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RankedPage {
+    /// User ids, best first.
+    pub ids: Vec<String>,
+    /// How many users match in all.
+    pub total: usize,
 }
 
 /// The users index, open for searching and, by the one outbox consumer,
@@ -235,27 +253,60 @@ impl SearchIndex {
         status: Option<&str>,
         limit: usize,
     ) -> ApiResult<Vec<String>> {
+        let scope = Scope { status, role: None };
+        Ok(self.search_page(text, scope, 0, limit)?.ids)
+    }
+
+    /// One page of the users matching `text` within `scope`, best first:
+    /// `limit` ids after skipping `offset`, and how many match in all. Ranks
+    /// past [`MAX_RESULTS`] are not served (the page is empty, the total
+    /// still counts them). Empty when `text` has no words.
+    pub fn search_page(
+        &self,
+        text: &str,
+        scope: Scope,
+        offset: usize,
+        limit: usize,
+    ) -> ApiResult<RankedPage> {
         let plan = query::plan(text);
-        let Some(q) = query::build(&self.fields, &plan, status) else {
-            return Ok(Vec::new());
+        let mut filters = Vec::new();
+        if let Some(status) = scope.status {
+            filters.push((self.fields.status, status));
+        }
+        if let Some(role) = scope.role {
+            filters.push((self.fields.role, role));
+        }
+        let Some(q) = query::build(&self.fields, &plan, &filters) else {
+            return Ok(RankedPage::default());
         };
-        let limit = limit.clamp(1, MAX_RESULTS);
-        let collector = TopDocs::with_limit(limit).tweak_score(|segment: &SegmentReader| {
-            let boost = segment
-                .fast_fields()
-                .f64("boost")
-                .ok()
-                .map(|c| c.first_or_default_col(1.0));
-            move |doc, score: Score| match &boost {
-                Some(b) => score * b.get_val(doc) as Score,
-                None => score,
-            }
-        });
         let searcher = self.reader.searcher();
-        let top = searcher
-            .search(&q, &collector)
+        if offset >= MAX_RESULTS {
+            let total = searcher.search(&q, &Count).map_err(ApiError::internal)?;
+            return Ok(RankedPage {
+                ids: Vec::new(),
+                total,
+            });
+        }
+        let limit = limit.clamp(1, MAX_RESULTS - offset);
+        let collector =
+            TopDocs::with_limit(limit)
+                .and_offset(offset)
+                .tweak_score(|segment: &SegmentReader| {
+                    let boost = segment
+                        .fast_fields()
+                        .f64("boost")
+                        .ok()
+                        .map(|c| c.first_or_default_col(1.0));
+                    move |doc, score: Score| match &boost {
+                        Some(b) => score * b.get_val(doc) as Score,
+                        None => score,
+                    }
+                });
+        let (total, top) = searcher
+            .search(&q, &(Count, collector))
             .map_err(ApiError::internal)?;
-        self.ids_of(&searcher, top.into_iter().map(|(_, a)| a))
+        let ids = self.ids_of(&searcher, top.into_iter().map(|(_, a)| a))?;
+        Ok(RankedPage { ids, total })
     }
 
     fn ids_of(

@@ -131,13 +131,13 @@ fn token_query(fields: &UserFields, token: &PlannedToken) -> Box<dyn Query> {
     Box::new(BooleanQuery::new(clauses))
 }
 
-/// The query of `plan` over users in `status` (`None`: any status in the
-/// index; the status filter adds no score). `None` when the plan is empty
-/// (nothing to search for).
+/// The query of `plan` over the users whose raw `filters` fields equal the
+/// given values (status, role; filters add no score). `None` when the plan
+/// is empty (nothing to search for).
 pub fn build(
     fields: &UserFields,
     plan: &[PlannedToken],
-    status: Option<&str>,
+    filters: &[(Field, &str)],
 ) -> Option<Box<dyn Query>> {
     if plan.is_empty() {
         return None;
@@ -153,21 +153,19 @@ pub fn build(
             (occur, token_query(fields, t))
         })
         .collect();
-    let text: Box<dyn Query> = Box::new(BooleanQuery::new(text));
-    let Some(status) = status else {
-        return Some(text);
-    };
-    let status = TermQuery::new(
-        Term::from_field_text(fields.status, status),
-        IndexRecordOption::Basic,
-    );
-    Some(Box::new(BooleanQuery::new(vec![
-        (Occur::Must, text),
-        (
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+        vec![(Occur::Must, Box::new(BooleanQuery::new(text)))];
+    for (field, value) in filters {
+        let exact = TermQuery::new(
+            Term::from_field_text(*field, value),
+            IndexRecordOption::Basic,
+        );
+        clauses.push((
             Occur::Must,
-            Box::new(ConstScoreQuery::new(Box::new(status), 0.0)),
-        ),
-    ])))
+            Box::new(ConstScoreQuery::new(Box::new(exact), 0.0)),
+        ));
+    }
+    Some(Box::new(BooleanQuery::new(clauses)))
 }
 
 #[cfg(test)]

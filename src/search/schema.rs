@@ -22,7 +22,7 @@ pub const WORDS: &str = "baitech_words";
 
 /// Bumped whenever the schema or the analyzer changes: an index written by
 /// another version is rebuilt at start.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Tokens longer than this are dropped (pasted URLs, hashes).
 const LONGEST_TOKEN: usize = 40;
@@ -85,6 +85,8 @@ pub struct UserFields {
     pub headline: Field,
     /// Account status, raw.
     pub status: Field,
+    /// Account role, raw.
+    pub role: Field,
     /// Ranking multiplier: `1 + rating/5` for technicians, 1 otherwise.
     pub boost: Field,
 }
@@ -112,6 +114,7 @@ impl UserFields {
             bio: b.add_text_field("bio", ranked),
             headline: b.add_text_field("headline", text(IndexRecordOption::Basic, false)),
             status: b.add_text_field("status", STRING),
+            role: b.add_text_field("role", STRING),
             boost: b.add_f64_field("boost", FAST),
         };
         (b.build(), fields)
@@ -140,6 +143,7 @@ impl UserFields {
             doc.add_text(self.bio, bio);
         }
         doc.add_text(self.status, &user.status);
+        doc.add_text(self.role, &user.role);
         doc.add_f64(self.boost, user.boost());
         doc
     }
