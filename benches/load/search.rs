@@ -275,22 +275,32 @@ pub async fn run() {
         _ => false,
     };
     if serves_search {
-        let base = server.url("/api/v1/users?limit=20&search=");
-        let stats = drive(8, Duration::from_secs(8), move |c, n| {
-            let url = format!(
-                "{base}{}",
-                urlencoding::encode(QUERIES[n as usize % QUERIES.len()])
-            );
-            async move {
-                c.get(&url)
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false)
-            }
-        })
-        .await;
-        stats.print("GET /users?search= on 100k users (8 conns)");
+        let runs: [(&str, &str, usize); 4] = [
+            ("GET /users?search= on 100k users (1 conn)", "", 1),
+            ("GET /users?search= on 100k users (8 conns)", "", 8),
+            ("  ...&role=technician (8 conns)", "role=technician&", 8),
+            (
+                "  ...&minRating=3, SQL over all matches (8 conns)",
+                "minRating=3&",
+                8,
+            ),
+        ];
+        for (name, extra, conns) in runs {
+            let base = server.url(&format!("/api/v1/users?limit=20&{extra}search="));
+            let stats = drive(conns, Duration::from_secs(6), move |c, n| {
+                let q = QUERIES[n as usize % QUERIES.len()];
+                let url = format!("{base}{}", urlencoding::encode(q));
+                async move {
+                    c.get(&url)
+                        .send()
+                        .await
+                        .map(|r| r.status().is_success())
+                        .unwrap_or(false)
+                }
+            })
+            .await;
+            stats.print(name);
+        }
     } else {
         println!("GET /users?search= not served by this build; HTTP figures skipped");
     }
