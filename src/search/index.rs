@@ -77,13 +77,18 @@ pub struct Rebuilt {
     pub last_event_id: i64,
 }
 
-/// What a search is narrowed to besides its text (`None`: any).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a search is narrowed to besides its text (`None` / empty: any),
+/// with the users list's meaning of each filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Scope<'a> {
     /// Account status (`active`, `suspended`, ...).
     pub status: Option<&'a str>,
     /// Account role (`technician`, `customer`, ...).
     pub role: Option<&'a str>,
+    /// Lower-case skill names or skill categories; any one matches.
+    pub skills: &'a [String],
+    /// Lowest average rating.
+    pub min_rating: Option<f64>,
 }
 
 /// One page of ranked matches.
@@ -253,7 +258,10 @@ impl SearchIndex {
         status: Option<&str>,
         limit: usize,
     ) -> ApiResult<Vec<String>> {
-        let scope = Scope { status, role: None };
+        let scope = Scope {
+            status,
+            ..Scope::default()
+        };
         Ok(self.search_page(text, scope, 0, limit)?.ids)
     }
 
@@ -269,14 +277,21 @@ impl SearchIndex {
         limit: usize,
     ) -> ApiResult<RankedPage> {
         let plan = query::plan(text);
+        let f = &self.fields;
         let mut filters = Vec::new();
         if let Some(status) = scope.status {
-            filters.push((self.fields.status, status));
+            filters.push(query::equals(f.status, status));
         }
         if let Some(role) = scope.role {
-            filters.push((self.fields.role, role));
+            filters.push(query::equals(f.role, role));
         }
-        let Some(q) = query::build(&self.fields, &plan, &filters) else {
+        if !scope.skills.is_empty() {
+            filters.push(query::any_of(f.tags, scope.skills));
+        }
+        if let Some(min) = scope.min_rating {
+            filters.push(query::at_least(f.rating, min));
+        }
+        let Some(q) = query::build(f, &plan, filters) else {
             return Ok(RankedPage::default());
         };
         let searcher = self.reader.searcher();

@@ -87,6 +87,11 @@ pub struct UserFields {
     pub status: Field,
     /// Account role, raw.
     pub role: Field,
+    /// Skill names (ASCII lower-case, whole) and skill categories, raw: the
+    /// users list's `skills` filter.
+    pub tags: Field,
+    /// Average rating, for the `minRating` filter.
+    pub rating: Field,
     /// Ranking multiplier: `1 + rating/5` for technicians, 1 otherwise.
     pub boost: Field,
 }
@@ -115,6 +120,8 @@ impl UserFields {
             headline: b.add_text_field("headline", text(IndexRecordOption::Basic, false)),
             status: b.add_text_field("status", STRING),
             role: b.add_text_field("role", STRING),
+            tags: b.add_text_field("tags", STRING),
+            rating: b.add_f64_field("rating", FAST),
             boost: b.add_f64_field("boost", FAST),
         };
         (b.build(), fields)
@@ -144,6 +151,11 @@ impl UserFields {
         }
         doc.add_text(self.status, &user.status);
         doc.add_text(self.role, &user.role);
+        for skill in &user.skills {
+            doc.add_text(self.tags, skill.name.to_ascii_lowercase());
+            doc.add_text(self.tags, &skill.category);
+        }
+        doc.add_f64(self.rating, user.rating_avg);
         doc.add_f64(self.boost, user.boost());
         doc
     }

@@ -242,26 +242,27 @@ async fn list_users(
             .await?;
         return Ok(Json(list_response("users", users, total, page)));
     };
-    // The search index ranks. When only status and role narrow the list and
-    // no sort is asked for, it also pages and counts, and SQL loads just that
-    // page; otherwise every match is a candidate and the other filters apply
-    // to them in SQL (the status and role again either way).
-    let index_pages = filter.skills.is_empty()
-        && filter.min_rating.is_none()
-        && filter.near.is_none()
-        && filter.kyc_status.is_none()
-        && filter.sort.is_none();
+    // The search index ranks. Unless a sort, a place or a KYC status is
+    // asked for, it also filters (status, role, skills, rating), pages and
+    // counts, and SQL loads just that page; otherwise every match is a
+    // candidate and the filters apply to them in SQL. SQL applies every
+    // filter to what it loads either way, so the index can never let a
+    // user through that the list would not show.
+    let index_pages = filter.near.is_none() && filter.kyc_status.is_none() && filter.sort.is_none();
     let status = match &filter.status {
         StatusFilter::Active => Some("active".to_string()),
         StatusFilter::Only(s) => Some(s.clone()),
         StatusFilter::NotDeleted => None,
     };
     let role = filter.role.map(|r| r.as_str().to_string());
+    let (skills, min_rating) = (filter.skills.clone(), filter.min_rating);
     let (index, text) = (state.search.clone(), text.to_string());
     let ranked = tokio::task::spawn_blocking(move || {
         let scope = crate::search::Scope {
             status: status.as_deref(),
             role: role.as_deref(),
+            skills: &skills,
+            min_rating,
         };
         if index_pages {
             let offset = page.offset() as usize;

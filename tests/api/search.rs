@@ -695,6 +695,22 @@ async fn the_users_list_pages_and_filters_search_results() {
         .await
         .expect(200);
     assert_eq!(ids(&body), vec![best.clone(), good.clone(), fair.clone()]);
+    let body = s
+        .get(&list("search=fundi&skills=Plumber&limit=10"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![best.clone(), good.clone(), fair.clone()]);
+    assert_eq!(body["total"], 3);
+    let body = s
+        .get(&list("search=fundi&skills=electrical,wiring"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![sparky.clone()]);
+    let body = s
+        .get(&list("search=fundi&minRating=4&lat=-1.29&lng=36.82"), None)
+        .await
+        .expect(200);
+    assert!(ids(&body).is_empty(), "nobody has a location");
     let body = s.get(&list("search=electrcian"), None).await.expect(200);
     assert_eq!(ids(&body), vec![sparky.clone()]);
     // A suspended account leaves everyone's results.
