@@ -263,6 +263,11 @@ pub async fn run() {
 
     // Over HTTP, when the users list serves search=.
     let server = Server::start(dir.path(), &[]).await;
+    println!(
+        "server ready in {:.0} ms on the 100k-user index, RSS {:.1} MB",
+        server.ready_after.as_secs_f64() * 1000.0,
+        server.rss_kib() as f64 / 1024.0
+    );
     let probe = reqwest::get(server.url("/api/v1/users?search=plumber&limit=20"))
         .await
         .ok();
@@ -275,14 +280,20 @@ pub async fn run() {
         _ => false,
     };
     if serves_search {
-        let runs: [(&str, &str, usize); 4] = [
+        let runs: [(&str, &str, usize); 6] = [
             ("GET /users?search= on 100k users (1 conn)", "", 1),
+            ("GET /users?search= on 100k users (2 conns)", "", 2),
             ("GET /users?search= on 100k users (8 conns)", "", 8),
-            ("  ...&role=technician (8 conns)", "role=technician&", 8),
             (
-                "  ...&minRating=3, SQL over all matches (8 conns)",
-                "minRating=3&",
-                8,
+                "  ...&role=technician&minRating=3 (1 conn)",
+                "role=technician&minRating=3&",
+                1,
+            ),
+            ("  ...&skills=plumbing (1 conn)", "skills=plumbing&", 1),
+            (
+                "  ...&sort=-rating: SQL over every match (1 conn)",
+                "sort=-rating&",
+                1,
             ),
         ];
         for (name, extra, conns) in runs {
