@@ -263,6 +263,11 @@ pub async fn run() {
 
     // Over HTTP, when the users list serves search=.
     let server = Server::start(dir.path(), &[]).await;
+    println!(
+        "server ready in {:.0} ms on the 100k-user index, RSS {:.1} MB",
+        server.ready_after.as_secs_f64() * 1000.0,
+        server.rss_kib() as f64 / 1024.0
+    );
     let probe = reqwest::get(server.url("/api/v1/users?search=plumber&limit=20"))
         .await
         .ok();
@@ -275,22 +280,38 @@ pub async fn run() {
         _ => false,
     };
     if serves_search {
-        let base = server.url("/api/v1/users?limit=20&search=");
-        let stats = drive(8, Duration::from_secs(8), move |c, n| {
-            let url = format!(
-                "{base}{}",
-                urlencoding::encode(QUERIES[n as usize % QUERIES.len()])
-            );
-            async move {
-                c.get(&url)
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false)
-            }
-        })
-        .await;
-        stats.print("GET /users?search= on 100k users (8 conns)");
+        let runs: [(&str, &str, usize); 6] = [
+            ("GET /users?search= on 100k users (1 conn)", "", 1),
+            ("GET /users?search= on 100k users (2 conns)", "", 2),
+            ("GET /users?search= on 100k users (8 conns)", "", 8),
+            (
+                "  ...&role=technician&minRating=3 (1 conn)",
+                "role=technician&minRating=3&",
+                1,
+            ),
+            ("  ...&skills=plumbing (1 conn)", "skills=plumbing&", 1),
+            (
+                "  ...&sort=-rating: SQL over every match (1 conn)",
+                "sort=-rating&",
+                1,
+            ),
+        ];
+        for (name, extra, conns) in runs {
+            let base = server.url(&format!("/api/v1/users?limit=20&{extra}search="));
+            let stats = drive(conns, Duration::from_secs(6), move |c, n| {
+                let q = QUERIES[n as usize % QUERIES.len()];
+                let url = format!("{base}{}", urlencoding::encode(q));
+                async move {
+                    c.get(&url)
+                        .send()
+                        .await
+                        .map(|r| r.status().is_success())
+                        .unwrap_or(false)
+                }
+            })
+            .await;
+            stats.print(name);
+        }
     } else {
         println!("GET /users?search= not served by this build; HTTP figures skipped");
     }

@@ -57,6 +57,7 @@ pub async fn on_events(state: AppState, events: Vec<Event>) -> Result<(), String
         .into_iter()
         .collect();
     if ids.is_empty() {
+        state.search.passed(last);
         return Ok(());
     }
     let wanted = ids.clone();

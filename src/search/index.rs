@@ -8,11 +8,12 @@
 //! schema version, or ahead of the database (a restored backup).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use rusqlite::params;
 use serde_json::json;
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::AllQuery;
@@ -76,6 +77,29 @@ pub struct Rebuilt {
     pub last_event_id: i64,
 }
 
+/// What a search is narrowed to besides its text (`None` / empty: any),
+/// with the users list's meaning of each filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scope<'a> {
+    /// Account status (`active`, `suspended`, ...).
+    pub status: Option<&'a str>,
+    /// Account role (`technician`, `customer`, ...).
+    pub role: Option<&'a str>,
+    /// Lower-case skill names or skill categories; any one matches.
+    pub skills: &'a [String],
+    /// Lowest average rating.
+    pub min_rating: Option<f64>,
+}
+
+/// One page of ranked matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RankedPage {
+    /// User ids, best first.
+    pub ids: Vec<String>,
+    /// How many users match in all.
+    pub total: usize,
+}
+
 /// The users index, open for searching and, by the one outbox consumer,
 /// for writing. Holds tantivy's writer lock while alive.
 pub struct SearchIndex {
@@ -83,6 +107,9 @@ pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
+    /// The last outbox event whose effect searches see (committed and
+    /// reloaded, or irrelevant to the index).
+    caught_up: AtomicI64,
 }
 
 impl SearchIndex {
@@ -149,6 +176,7 @@ impl SearchIndex {
         let index = Index::open_in_dir(dir).map_err(err)?;
         schema::register(&index);
         let fields = fields_of(&index)?;
+        let last = read_payload(&index).map(|p| p.1).unwrap_or(0);
         let writer = index
             .writer_with_options(
                 IndexWriterOptions::builder()
@@ -167,6 +195,7 @@ impl SearchIndex {
             fields,
             index,
             reader,
+            caught_up: AtomicI64::new(last),
             writer: Mutex::new(writer),
         })
     }
@@ -202,7 +231,15 @@ impl SearchIndex {
             return Err(err(e));
         }
         drop(writer);
-        self.reader.reload().map_err(err)
+        self.reader.reload().map_err(err)?;
+        self.passed(last_event_id);
+        Ok(())
+    }
+
+    /// Records that events up to `event_id` need nothing from the index
+    /// (the consumer's batch named no user).
+    pub fn passed(&self, event_id: i64) {
+        self.caught_up.fetch_max(event_id, Ordering::AcqRel);
     }
 
     /// Ids of active users matching `text`, best first, at most `limit`
@@ -221,27 +258,70 @@ impl SearchIndex {
         status: Option<&str>,
         limit: usize,
     ) -> ApiResult<Vec<String>> {
-        let plan = query::plan(text);
-        let Some(q) = query::build(&self.fields, &plan, status) else {
-            return Ok(Vec::new());
+        let scope = Scope {
+            status,
+            ..Scope::default()
         };
-        let limit = limit.clamp(1, MAX_RESULTS);
-        let collector = TopDocs::with_limit(limit).tweak_score(|segment: &SegmentReader| {
-            let boost = segment
-                .fast_fields()
-                .f64("boost")
-                .ok()
-                .map(|c| c.first_or_default_col(1.0));
-            move |doc, score: Score| match &boost {
-                Some(b) => score * b.get_val(doc) as Score,
-                None => score,
-            }
-        });
+        Ok(self.search_page(text, scope, 0, limit)?.ids)
+    }
+
+    /// One page of the users matching `text` within `scope`, best first:
+    /// `limit` ids after skipping `offset`, and how many match in all. Ranks
+    /// past [`MAX_RESULTS`] are not served (the page is empty, the total
+    /// still counts them). Empty when `text` has no words.
+    pub fn search_page(
+        &self,
+        text: &str,
+        scope: Scope,
+        offset: usize,
+        limit: usize,
+    ) -> ApiResult<RankedPage> {
+        let plan = query::plan(text);
+        let f = &self.fields;
+        let mut filters = Vec::new();
+        if let Some(status) = scope.status {
+            filters.push(query::equals(f.status, status));
+        }
+        if let Some(role) = scope.role {
+            filters.push(query::equals(f.role, role));
+        }
+        if !scope.skills.is_empty() {
+            filters.push(query::any_of(f.tags, scope.skills));
+        }
+        if let Some(min) = scope.min_rating {
+            filters.push(query::at_least(f.rating, min));
+        }
+        let Some(q) = query::build(f, &plan, filters) else {
+            return Ok(RankedPage::default());
+        };
         let searcher = self.reader.searcher();
-        let top = searcher
-            .search(&q, &collector)
+        if offset >= MAX_RESULTS {
+            let total = searcher.search(&q, &Count).map_err(ApiError::internal)?;
+            return Ok(RankedPage {
+                ids: Vec::new(),
+                total,
+            });
+        }
+        let limit = limit.clamp(1, MAX_RESULTS - offset);
+        let collector =
+            TopDocs::with_limit(limit)
+                .and_offset(offset)
+                .tweak_score(|segment: &SegmentReader| {
+                    let boost = segment
+                        .fast_fields()
+                        .f64("boost")
+                        .ok()
+                        .map(|c| c.first_or_default_col(1.0));
+                    move |doc, score: Score| match &boost {
+                        Some(b) => score * b.get_val(doc) as Score,
+                        None => score,
+                    }
+                });
+        let (total, top) = searcher
+            .search(&q, &(Count, collector))
             .map_err(ApiError::internal)?;
-        self.ids_of(&searcher, top.into_iter().map(|(_, a)| a))
+        let ids = self.ids_of(&searcher, top.into_iter().map(|(_, a)| a))?;
+        Ok(RankedPage { ids, total })
     }
 
     fn ids_of(
@@ -270,9 +350,10 @@ impl SearchIndex {
         Ok(ids)
     }
 
-    /// The outbox event the index is current up to (its last commit).
+    /// The outbox event up to which searches see every change: tests and
+    /// callers that just wrote wait for it to pass their event's id.
     pub fn last_event_id(&self) -> i64 {
-        read_payload(&self.index).map(|p| p.1).unwrap_or(0)
+        self.caught_up.load(Ordering::Acquire)
     }
 }
 

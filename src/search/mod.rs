@@ -14,7 +14,9 @@ pub mod query;
 pub mod schema;
 pub mod source;
 
-pub use index::{discard, index_dir, rebuild, Rebuilt, SearchIndex, CONSUMER};
+pub use index::{
+    discard, index_dir, rebuild, RankedPage, Rebuilt, Scope, SearchIndex, CONSUMER, MAX_RESULTS,
+};
 
 /// How long the consumer lets a burst of profile changes gather before it
 /// commits them as one batch: the most a change waits to become searchable

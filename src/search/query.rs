@@ -7,10 +7,12 @@
 //! being typed); exact matches score BM25 per field with field weights, a
 //! fuzzy or prefix match scores a constant below that.
 
+use std::ops::Bound;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
+
 use tantivy::Term;
 
 use super::schema::{is_stop_word, tokens, UserFields};
@@ -131,13 +133,13 @@ fn token_query(fields: &UserFields, token: &PlannedToken) -> Box<dyn Query> {
     Box::new(BooleanQuery::new(clauses))
 }
 
-/// The query of `plan` over users in `status` (`None`: any status in the
-/// index; the status filter adds no score). `None` when the plan is empty
-/// (nothing to search for).
+/// The query of `plan` over the users every one of `filters` matches
+/// (status, role, skills, rating; filters add no score). `None` when the
+/// plan is empty (nothing to search for).
 pub fn build(
     fields: &UserFields,
     plan: &[PlannedToken],
-    status: Option<&str>,
+    filters: Vec<Box<dyn Query>>,
 ) -> Option<Box<dyn Query>> {
     if plan.is_empty() {
         return None;
@@ -153,21 +155,38 @@ pub fn build(
             (occur, token_query(fields, t))
         })
         .collect();
-    let text: Box<dyn Query> = Box::new(BooleanQuery::new(text));
-    let Some(status) = status else {
-        return Some(text);
-    };
-    let status = TermQuery::new(
-        Term::from_field_text(fields.status, status),
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+        vec![(Occur::Must, Box::new(BooleanQuery::new(text)))];
+    for filter in filters {
+        clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(filter, 0.0))));
+    }
+    Some(Box::new(BooleanQuery::new(clauses)))
+}
+
+/// Users whose raw `field` is `value`.
+pub fn equals(field: Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
         IndexRecordOption::Basic,
-    );
-    Some(Box::new(BooleanQuery::new(vec![
-        (Occur::Must, text),
-        (
-            Occur::Must,
-            Box::new(ConstScoreQuery::new(Box::new(status), 0.0)),
-        ),
-    ])))
+    ))
+}
+
+/// Users whose raw `field` holds any of `values`.
+pub fn any_of(field: Field, values: &[String]) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(
+        values
+            .iter()
+            .map(|v| (Occur::Should, equals(field, v)))
+            .collect(),
+    ))
+}
+
+/// Users whose f64 `field` is at least `min`.
+pub fn at_least(field: Field, min: f64) -> Box<dyn Query> {
+    Box::new(RangeQuery::new(
+        Bound::Included(Term::from_field_f64(field, min)),
+        Bound::Unbounded,
+    ))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub const WORDS: &str = "baitech_words";
 
 /// Bumped whenever the schema or the analyzer changes: an index written by
 /// another version is rebuilt at start.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Tokens longer than this are dropped (pasted URLs, hashes).
 const LONGEST_TOKEN: usize = 40;
@@ -85,6 +85,13 @@ pub struct UserFields {
     pub headline: Field,
     /// Account status, raw.
     pub status: Field,
+    /// Account role, raw.
+    pub role: Field,
+    /// Skill names (ASCII lower-case, whole) and skill categories, raw: the
+    /// users list's `skills` filter.
+    pub tags: Field,
+    /// Average rating, for the `minRating` filter.
+    pub rating: Field,
     /// Ranking multiplier: `1 + rating/5` for technicians, 1 otherwise.
     pub boost: Field,
 }
@@ -112,6 +119,9 @@ impl UserFields {
             bio: b.add_text_field("bio", ranked),
             headline: b.add_text_field("headline", text(IndexRecordOption::Basic, false)),
             status: b.add_text_field("status", STRING),
+            role: b.add_text_field("role", STRING),
+            tags: b.add_text_field("tags", STRING),
+            rating: b.add_f64_field("rating", FAST),
             boost: b.add_f64_field("boost", FAST),
         };
         (b.build(), fields)
@@ -140,6 +150,12 @@ impl UserFields {
             doc.add_text(self.bio, bio);
         }
         doc.add_text(self.status, &user.status);
+        doc.add_text(self.role, &user.role);
+        for skill in &user.skills {
+            doc.add_text(self.tags, skill.name.to_ascii_lowercase());
+            doc.add_text(self.tags, &skill.category);
+        }
+        doc.add_f64(self.rating, user.rating_avg);
         doc.add_f64(self.boost, user.boost());
         doc
     }

@@ -233,27 +233,58 @@ async fn list_users(
         kyc_status,
         sort,
     };
-    // Ids the search index ranked, best first (`None`: no text search). The
-    // status and every other filter still apply to them in SQL.
-    let candidates: Option<Vec<String>> = match search {
-        Some(text) => {
-            let (index, text) = (state.search.clone(), text.to_string());
-            Some(
-                tokio::task::spawn_blocking(move || {
-                    index.search_users_in_status(&text, None, crate::search::index::MAX_RESULTS)
-                })
-                .await??,
-            )
-        }
-        None => None,
-    };
     let caller_id = caller.id().map(String::from);
+    let viewer = move |id: &str| Viewer::of(caller_id.as_deref(), is_admin, id);
+    let Some(text) = search else {
+        let (users, total) = state
+            .db
+            .read(move |c| store::list_users(c, &filter, None, page, &viewer))
+            .await?;
+        return Ok(Json(list_response("users", users, total, page)));
+    };
+    // The search index ranks. Unless a sort, a place or a KYC status is
+    // asked for, it also filters (status, role, skills, rating), pages and
+    // counts, and SQL loads just that page; otherwise every match is a
+    // candidate and the filters apply to them in SQL. SQL applies every
+    // filter to what it loads either way, so the index can never let a
+    // user through that the list would not show.
+    let index_pages = filter.near.is_none() && filter.kyc_status.is_none() && filter.sort.is_none();
+    let status = match &filter.status {
+        StatusFilter::Active => Some("active".to_string()),
+        StatusFilter::Only(s) => Some(s.clone()),
+        StatusFilter::NotDeleted => None,
+    };
+    let role = filter.role.map(|r| r.as_str().to_string());
+    let (skills, min_rating) = (filter.skills.clone(), filter.min_rating);
+    let (index, text) = (state.search.clone(), text.to_string());
+    let ranked = tokio::task::spawn_blocking(move || {
+        let scope = crate::search::Scope {
+            status: status.as_deref(),
+            role: role.as_deref(),
+            skills: &skills,
+            min_rating,
+        };
+        if index_pages {
+            let offset = page.offset() as usize;
+            index.search_page(&text, scope, offset, page.limit as usize)
+        } else {
+            index.search_page(&text, scope, 0, crate::search::MAX_RESULTS)
+        }
+    })
+    .await??;
     let (users, total) = state
         .db
         .read(move |c| {
-            store::list_users(c, &filter, candidates.as_deref(), page, &|id| {
-                Viewer::of(caller_id.as_deref(), is_admin, id)
-            })
+            if index_pages {
+                let first = Page {
+                    page: 1,
+                    limit: page.limit,
+                };
+                let (users, _) = store::list_users(c, &filter, Some(&ranked.ids), first, &viewer)?;
+                Ok((users, ranked.total as i64))
+            } else {
+                store::list_users(c, &filter, Some(&ranked.ids), page, &viewer)
+            }
         })
         .await?;
     Ok(Json(list_response("users", users, total, page)))

@@ -305,6 +305,19 @@ async fn registration_over_http_is_indexed() {
     let tech = s.register("technician").await;
     settle(&s).await;
     assert!(find(&s, "Test technician").await.contains(&tech.id));
+    // An event the index has nothing to do for still counts as seen.
+    let other = s
+        .state
+        .db
+        .write(|tx| emit(tx, "booking.created", Some(&new_id()), None, &json!({})))
+        .await
+        .unwrap();
+    let search = s.state.search.clone();
+    s.eventually("the index to pass an unrelated event", || {
+        let search = search.clone();
+        async move { search.last_event_id() >= other }
+    })
+    .await;
     s.stop().await;
 }
 
@@ -606,5 +619,116 @@ async fn after_a_restore_the_index_describes_the_restored_database() {
     assert_eq!(s.state.search.indexed_ids().unwrap(), vec![kept.clone()]);
     assert_eq!(find(&s, "weaves").await, vec![kept]);
     assert!(find(&s, "stools").await.is_empty());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_users_list_pages_and_filters_search_results() {
+    let s = TestServer::start().await;
+    let plumber = |first, rating| Person {
+        rating,
+        skills: vec![("Plumber", "plumbing")],
+        ..person(first, "Fundi", "technician", "Fixes pipes")
+    };
+    let best = add(&s, plumber("Kibet", 4.5)).await;
+    let good = add(&s, plumber("Langat", 3.0)).await;
+    let fair = add(&s, plumber("Mumbi", 2.0)).await;
+    let customer = add(&s, person("Nafula", "Fundi", "customer", "Needs a plumber")).await;
+    let sparky = add(
+        &s,
+        Person {
+            rating: 5.0,
+            skills: vec![("Electrician", "electrical")],
+            ..person("Odera", "Fundi", "technician", "Wires houses")
+        },
+    )
+    .await;
+    settle(&s).await;
+    let list = |q: &str| format!("/api/v1/users?{q}");
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // Ranked and paged by the index: technicians by rating, then the customer.
+    let body = s
+        .get(&list("search=plumbr&limit=2"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![best.clone(), good.clone()]);
+    assert_eq!(
+        (body["total"].as_i64(), body["pages"].as_i64()),
+        (Some(4), Some(2))
+    );
+    assert_eq!(body["count"], 2);
+    let body = s
+        .get(&list("search=plumbr&limit=2&page=2"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![fair.clone(), customer.clone()]);
+    let body = s
+        .get(&list("search=plumbr&limit=2&page=400"), None)
+        .await
+        .expect(200);
+    assert!(ids(&body).is_empty());
+    assert_eq!(body["total"], 4);
+    // Role narrows in the index too.
+    let body = s
+        .get(&list("search=plu&role=customer"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![customer.clone()]);
+    assert_eq!(body["total"], 1);
+    // Other filters apply in SQL to the ranked candidates, keeping the rank.
+    let body = s
+        .get(&list("search=plumber&minRating=2.5"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![best.clone(), good.clone()]);
+    assert_eq!(body["total"], 2);
+    let body = s
+        .get(&list("search=fundi&skills=plumbing&sort=firstName"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![best.clone(), good.clone(), fair.clone()]);
+    let body = s
+        .get(&list("search=fundi&skills=Plumber&limit=10"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![best.clone(), good.clone(), fair.clone()]);
+    assert_eq!(body["total"], 3);
+    let body = s
+        .get(&list("search=fundi&skills=electrical,wiring"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![sparky.clone()]);
+    let body = s
+        .get(&list("search=fundi&minRating=4&lat=-1.29&lng=36.82"), None)
+        .await
+        .expect(200);
+    assert!(ids(&body).is_empty(), "nobody has a location");
+    let body = s.get(&list("search=electrcian"), None).await.expect(200);
+    assert_eq!(ids(&body), vec![sparky.clone()]);
+    // A suspended account leaves everyone's results.
+    change(
+        &s,
+        &best,
+        "UPDATE users SET status = 'suspended' WHERE id = ?1",
+        "user.status_changed",
+    )
+    .await;
+    settle(&s).await;
+    let body = s.get(&list("search=plumbr"), None).await.expect(200);
+    assert_eq!(ids(&body), vec![good, fair, customer]);
+    // Blank search text is no search.
+    let body = s
+        .get(&list("search=%20%20&limit=100"), None)
+        .await
+        .expect(200);
+    assert_eq!(body["total"], 4);
     s.stop().await;
 }
