@@ -14,7 +14,6 @@ pub mod cache;
 pub mod delivery;
 pub mod grants;
 pub mod image_ops;
-pub mod jpeg;
 pub mod model;
 pub mod routes;
 pub mod schemas;
@@ -231,7 +230,7 @@ pub fn schedule_sweep_for_leftovers(media: &Media, db: &crate::db::Db) -> Result
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
     if leftovers {
-        db.write_blocking(|tx| ensure_sweep_job(tx))
+        db.write_blocking(ensure_sweep_job)
             .map_err(|e| format!("media sweep schedule: {e}"))?;
         media.sweep_scheduled.store(true, Ordering::SeqCst);
     }
@@ -245,7 +244,7 @@ pub async fn ensure_sweep(state: &AppState) {
     if state.media.sweep_scheduled.swap(true, Ordering::SeqCst) {
         return;
     }
-    if let Err(e) = state.db.write(|tx| ensure_sweep_job(tx)).await {
+    if let Err(e) = state.db.write(ensure_sweep_job).await {
         state.media.sweep_scheduled.store(false, Ordering::SeqCst);
         tracing::warn!(error = %e, "could not schedule the media sweep");
     }
