@@ -68,7 +68,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     media::schedule_sweep_for_leftovers(&media, &db)?;
     jobs.register(matching::PURGE_JOB, matching::purge_job);
     events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
-    db.write_blocking(|tx| matching::schedule_purge(tx))
+    db.write_blocking(matching::schedule_purge)
         .map_err(|e| format!("scheduling the matching purge: {e}"))?;
     let search = search::SearchIndex::open(&config.data_dir, &db)?;
     events.subscribe_batch(
@@ -236,7 +236,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let recovered = state
         .db
-        .write(|tx| jobs::recover_abandoned(tx))
+        .write(jobs::recover_abandoned)
         .await
         .unwrap_or(0);
     if recovered > 0 {

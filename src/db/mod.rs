@@ -1,19 +1,22 @@
 //! The database: a read pool plus one writer connection, migrations embedded.
 //!
-//! SQLite allows one writer at a time. Every write goes through the single
-//! writer connection behind a mutex, inside `BEGIN IMMEDIATE`, so writers
-//! queue instead of failing with `SQLITE_BUSY` and a deferred transaction
-//! can never fail on upgrade. Reads use the pool concurrently (WAL). Both
-//! run on tokio's blocking threads, never on the async executor.
+//! SQLite allows one writer at a time. Every write goes to the single
+//! writer connection on its own thread ([`writer`]), inside `BEGIN
+//! IMMEDIATE`, so writers queue instead of failing with `SQLITE_BUSY`, a
+//! deferred transaction can never fail on upgrade, and writes that queue
+//! up together share one commit. Reads use the pool concurrently (WAL) on
+//! tokio's blocking threads, never on the async executor.
 
 pub mod lock;
+mod writer;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
 
 use crate::error::{ApiError, ApiResult};
@@ -40,11 +43,31 @@ pub struct Db {
     /// One permit per pooled connection: readers wait here, on the async
     /// side, instead of parking blocking threads on the pool's condvar.
     readers: Arc<tokio::sync::Semaphore>,
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<WriterThread>,
     committed: Arc<Notify>,
     /// Bumped after every commit of this process: a value read before a
     /// query and still current later means nothing was written in between.
     generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The writer thread and the queue into it; dropping the last handle
+/// closes the queue and waits for the thread to close the connection.
+struct WriterThread {
+    jobs: Option<Sender<writer::Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            // The last handle may be dropped by a write's own after-commit
+            // step, on the writer thread itself.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 impl Db {
@@ -71,12 +94,26 @@ impl Db {
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| format!("pool: {e}"))?;
+        let committed = Arc::new(Notify::new());
+        let generation = Arc::<std::sync::atomic::AtomicU64>::default();
+        let shared = writer::Shared {
+            committed: committed.clone(),
+            generation: generation.clone(),
+        };
+        let (jobs, queue) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || writer::run(writer, queue, shared))
+            .map_err(|e| format!("writer thread: {e}"))?;
         Ok(Db {
             readers: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
             pool,
-            writer: Arc::new(Mutex::new(writer)),
-            committed: Arc::new(Notify::new()),
-            generation: Arc::default(),
+            writer: Arc::new(WriterThread {
+                jobs: Some(jobs),
+                thread: Some(thread),
+            }),
+            committed,
+            generation,
         })
     }
 
@@ -100,16 +137,17 @@ impl Db {
         .await?
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer, off the
-    /// async threads. Commits when `f` returns Ok, rolls back on Err; wakes
-    /// the job workers and event consumers after the commit.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer thread
+    /// (possibly together with other queued writes, each under its own
+    /// savepoint). Its changes are kept when it returns Ok and undone when
+    /// it returns Err or panics; the answer comes once they are committed,
+    /// and the job workers and event consumers wake after the commit.
     pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
     {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
+        self.write_then(f, |_, _| {}).await
     }
 
     /// [`Db::write`], then `after(conn, &value)` once the transaction is
@@ -118,11 +156,15 @@ impl Db {
     pub async fn write_then<T, F, A>(&self, f: F, after: A) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
         A: FnOnce(&Connection, &T) + Send + 'static,
     {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_then_blocking(f, after)).await?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(writer::tx_job(f, after, move |r| {
+            let _ = tx.send(r);
+        }))?;
+        rx.await
+            .map_err(|_| ApiError::internal("database writer stopped"))?
     }
 
     /// [`Db::read`] for code that is already on a blocking thread (CLI, workers).
@@ -131,24 +173,24 @@ impl Db {
         f(&conn)
     }
 
-    /// [`Db::write`] for code that is already on a blocking thread (CLI, workers).
-    pub fn write_blocking<T>(&self, f: impl FnOnce(&Transaction) -> ApiResult<T>) -> ApiResult<T> {
+    /// [`Db::write`] for code that is already on a blocking thread (CLI,
+    /// maintenance, tests): it borrows the writer connection between
+    /// groups, so `f` may borrow from its caller.
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
         self.write_then_blocking(f, |_, _| {})
     }
 
     /// [`Db::write_then`] for code that is already on a blocking thread.
     pub fn write_then_blocking<T>(
         &self,
-        f: impl FnOnce(&Transaction) -> ApiResult<T>,
+        f: impl FnOnce(&Connection) -> ApiResult<T>,
         after: impl FnOnce(&Connection, &T),
     ) -> ApiResult<T> {
-        let (result, changed) = {
-            let mut conn = self
-                .writer
-                .lock()
-                .map_err(|_| ApiError::internal("writer mutex poisoned"))?;
+        let (value, changed) = {
+            let mut lent = writer::Lent::borrow(|job| self.submit(job))?;
+            let conn = lent.conn();
             let before = conn.total_changes();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
             let changed = conn.total_changes() != before;
@@ -156,17 +198,21 @@ impl Db {
                 self.generation
                     .fetch_add(1, std::sync::atomic::Ordering::Release);
             }
-            after(&conn, &value);
+            after(conn, &value);
             (value, changed)
         };
-        // Only a write that changed rows can give a worker something to do
-        // (or make a cached row stale); waking workers after an empty job
-        // claim made idle workers wake each other in a loop of empty
-        // transactions.
         if changed {
             self.committed.notify_waiters();
         }
-        Ok(result)
+        Ok(value)
+    }
+
+    fn submit(&self, job: writer::Job) -> ApiResult<()> {
+        self.writer
+            .jobs
+            .as_ref()
+            .and_then(|q| q.send(job).ok())
+            .ok_or_else(|| ApiError::internal("database writer stopped"))
     }
 
     /// The commit generation (see the field); caches of database rows keep
@@ -180,13 +226,12 @@ impl Db {
         &self.committed
     }
 
-    /// Runs `f` with the writer connection itself (backup, maintenance).
+    /// Runs `f` with the writer connection itself, outside any transaction
+    /// and between write groups (backup, maintenance).
     pub fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> ApiResult<T> {
-        let mut conn = self
-            .writer
-            .lock()
-            .map_err(|_| ApiError::internal("writer mutex poisoned"))?;
-        let value = f(&mut conn);
+        let mut lent = writer::Lent::borrow(|job| self.submit(job))?;
+        let value = f(lent.conn());
+        drop(lent);
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(value)
@@ -237,5 +282,136 @@ pub fn optional<T>(r: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
         Ok(v) => Ok(Some(v)),
         Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 2).unwrap();
+        db.write_blocking(|c| Ok(c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")?))
+            .unwrap();
+        (dir, db)
+    }
+
+    /// `db.write(f)` on its own task.
+    fn spawn<T: Send + 'static>(
+        db: &Db,
+        f: impl FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<ApiResult<T>> {
+        let db = db.clone();
+        tokio::spawn(async move { db.write(f).await })
+    }
+
+    fn stored(db: &Db) -> Vec<i64> {
+        db.read_blocking(|c| {
+            let mut s = c.prepare("SELECT n FROM t ORDER BY n")?;
+            let rows = s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_or_panicking_write_in_a_group_undoes_only_itself() {
+        let (_dir, db) = open();
+        let insert =
+            |n: i64| move |c: &Connection| Ok(c.execute("INSERT INTO t VALUES (?1)", [n])?);
+        // The first write holds the writer long enough for the rest to queue
+        // behind it and be committed together with the next group.
+        let slow = spawn(&db, move |c: &Connection| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            insert(1)(c)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let ok = spawn(&db, insert(2));
+        let fails = spawn(&db, |c: &Connection| -> ApiResult<()> {
+            c.execute("INSERT INTO t VALUES (3)", [])?;
+            Err(ApiError::BadRequest("no".into()))
+        });
+        let panics = spawn(&db, |c: &Connection| -> ApiResult<()> {
+            c.execute("INSERT INTO t VALUES (4)", [])?;
+            panic!("a bug in a write");
+        });
+        let dup = spawn(&db, insert(2));
+        let last = spawn(&db, insert(5));
+        assert_eq!(slow.await.unwrap().unwrap(), 1);
+        assert_eq!(ok.await.unwrap().unwrap(), 1);
+        assert!(matches!(fails.await.unwrap(), Err(ApiError::BadRequest(_))));
+        assert!(matches!(panics.await.unwrap(), Err(ApiError::Internal(_))));
+        assert!(
+            matches!(dup.await.unwrap(), Err(ApiError::Internal(_))),
+            "unique violation"
+        );
+        assert_eq!(last.await.unwrap().unwrap(), 1);
+        assert_eq!(stored(&db), vec![1, 2, 5]);
+        // The writer is still healthy after the panic.
+        db.write(insert(6)).await.unwrap();
+        assert_eq!(stored(&db), vec![1, 2, 5, 6]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_steps_run_once_committed_in_commit_order() {
+        let (_dir, db) = open();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut waits = Vec::new();
+        for n in 0..50i64 {
+            let (seen, ran, db) = (seen.clone(), ran.clone(), db.clone());
+            waits.push(tokio::spawn(async move {
+                db.write_then(
+                    move |c| {
+                        ran.lock().unwrap().push(n);
+                        Ok(c.execute("INSERT INTO t VALUES (?1)", [n]).map(|_| n)?)
+                    },
+                    move |c, n| {
+                        // Committed: a fresh reader connection sees the row.
+                        let visible: i64 = c
+                            .query_row("SELECT COUNT(*) FROM t WHERE n = ?1", [n], |r| r.get(0))
+                            .unwrap();
+                        seen.lock().unwrap().push((*n, visible, c.is_autocommit()));
+                    },
+                )
+                .await
+            }));
+        }
+        for w in waits {
+            w.await.unwrap().unwrap();
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 50);
+        assert!(seen
+            .iter()
+            .all(|&(_, visible, autocommit)| visible == 1 && autocommit));
+        let order: Vec<i64> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(order, *ran.lock().unwrap());
+        assert_eq!(stored(&db), (0..50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn blocking_writes_borrow_the_connection_and_roll_back_on_error() {
+        let (_dir, db) = open();
+        let wanted = vec![7i64, 8];
+        db.write_blocking(|c| {
+            for n in &wanted {
+                c.execute("INSERT INTO t VALUES (?1)", [n])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let refused = db.write_blocking(|c| -> ApiResult<()> {
+            c.execute("INSERT INTO t VALUES (9)", [])?;
+            Err(ApiError::BadRequest("no".into()))
+        });
+        assert!(refused.is_err());
+        assert_eq!(stored(&db), wanted);
+        let mode: String = db
+            .with_writer(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(mode, "wal");
     }
 }

@@ -162,7 +162,7 @@ async fn work(state: AppState, worker: u32, mut shutdown: tokio::sync::watch::Re
         let notified = state.db.committed().notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let job = match state.db.write(|tx| claim(tx)).await {
+        let job = match state.db.write(claim).await {
             Ok(job) => job,
             Err(e) => {
                 tracing::warn!(worker, error = %e, "could not claim a job");

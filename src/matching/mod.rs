@@ -23,7 +23,6 @@ pub mod preferences;
 pub mod routes;
 pub mod schemas;
 pub mod store;
-pub mod writer;
 
 use serde_json::Value;
 
@@ -37,8 +36,6 @@ use crate::state::AppState;
 pub struct MatchingState {
     /// Technician records reused between searches.
     pub profiles: candidates::ProfileCache,
-    /// Where new search sessions are queued for storing.
-    pub sessions: writer::SessionWriter,
 }
 
 impl MatchingState {
@@ -46,7 +43,6 @@ impl MatchingState {
     pub fn new(config: &crate::config::Config) -> MatchingState {
         MatchingState {
             profiles: candidates::ProfileCache::new(config.matching_profile_cache_secs),
-            sessions: writer::SessionWriter::default(),
         }
     }
 }

@@ -472,10 +472,15 @@ async fn find_technicians(
         })
         .collect();
     let store_started = Instant::now();
+    // Sessions stored by concurrent searches share commits (the writer's
+    // group commit); the answer waits for this one's.
+    let (stored, rows) = (session.clone(), matches.clone());
     state
-        .matching
-        .sessions
-        .store(&state.db, session.clone(), matches.clone())
+        .db
+        .write(move |tx| {
+            store::insert_session(tx, &stored, &rows)?;
+            store::count_request(tx, &stored.customer_id, rows.len())
+        })
         .await?;
     let store_time = store_started.elapsed();
 
