@@ -129,13 +129,26 @@ async fn stk_reconcile(state: AppState, job: Job) -> Result<(), String> {
 }
 
 /// Reacts to the bookings module's events: a completed booking schedules
-/// the automatic release; a resolved dispute releases or refunds.
+/// the automatic release; a cancelled one gives back what was held (less a
+/// late-cancellation fee); a resolved dispute releases or refunds.
 async fn on_booking_event(state: AppState, event: Event) -> Result<(), String> {
     let Some(booking) = event.subject_id.clone() else {
         return Ok(());
     };
     let config = state.config.clone();
     match event.kind.as_str() {
+        "booking.status_changed"
+            if event.payload.get("to").and_then(Value::as_str) == Some("cancelled") =>
+        {
+            let actor = event.actor_id.clone();
+            state
+                .db
+                .write(move |tx| {
+                    movements::settle_cancellation(tx, &config, &booking, actor.as_deref())
+                })
+                .await
+                .map_err(|e| e.to_string())
+        }
         "booking.status_changed" => {
             if event.payload.get("to").and_then(Value::as_str) != Some("completed") {
                 return Ok(());

@@ -981,21 +981,83 @@ pub fn resolve_dispute(
     refund: Option<i64>,
     actor: Option<&str>,
 ) -> ApiResult<()> {
-    let mut remaining = refund.unwrap_or(i64::MAX);
+    let refund = if outcome == "refunded" {
+        refund.unwrap_or(i64::MAX)
+    } else {
+        0
+    };
+    let why = Settlement {
+        refund_reason: "Dispute resolved in the customer's favour",
+        release_reason: "dispute_resolved",
+    };
+    refund_then_release(conn, config, booking_id, refund, &why, actor)
+}
+
+/// A booking was cancelled: what was held for it goes back to the
+/// customer, except a late-cancellation fee the bookings module charged,
+/// which is released to the technician who had taken the job.
+pub fn settle_cancellation(
+    conn: &Connection,
+    config: &Config,
+    booking_id: &str,
+    actor: Option<&str>,
+) -> ApiResult<()> {
+    let booking: Option<(Option<String>, i64)> = crate::db::optional(conn.query_row(
+        "SELECT technician_id, COALESCE(cancellation_fee_minor, 0) FROM bookings WHERE id = ?1",
+        [booking_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    ))?;
+    let Some((technician, fee)) = booking else {
+        return Ok(());
+    };
+    let held: i64 = store::held_for_booking(conn, booking_id)?
+        .iter()
+        .map(|t| t.held_amount())
+        .sum();
+    let kept = if technician.is_some() {
+        fee.clamp(0, held)
+    } else {
+        0
+    };
+    let why = Settlement {
+        refund_reason: "Booking cancelled",
+        release_reason: "cancellation_fee",
+    };
+    refund_then_release(conn, config, booking_id, held - kept, &why, actor)
+}
+
+/// Why money held for a booking moves, as the ledger records it.
+struct Settlement {
+    refund_reason: &'static str,
+    release_reason: &'static str,
+}
+
+/// Refunds up to `refund` of what is held for the booking, oldest payment
+/// first, through the gateways the payments came from, then releases the
+/// rest to the technician.
+fn refund_then_release(
+    conn: &Connection,
+    config: &Config,
+    booking_id: &str,
+    refund: i64,
+    why: &Settlement,
+    actor: Option<&str>,
+) -> ApiResult<()> {
+    let mut remaining = refund;
     for tx in store::held_for_booking(conn, booking_id)? {
-        if outcome == "refunded" && remaining > 0 {
+        if remaining > 0 {
             let held = tx.held_amount();
             let part = held.min(remaining);
-            refund_part(conn, &tx.id, part, actor)?;
+            refund_part(conn, &tx.id, part, why.refund_reason, actor)?;
             remaining -= part;
             if part == held {
                 continue;
             }
         }
-        match release(conn, config, &tx.id, "dispute_resolved", actor) {
+        match release(conn, config, &tx.id, why.release_reason, actor) {
             Ok(_) => {}
             Err(ApiError::Conflict(m)) | Err(ApiError::BadRequest(m)) => {
-                tracing::warn!(transaction = %tx.id, reason = %m, "dispute release skipped")
+                tracing::warn!(transaction = %tx.id, reason = %m, "escrow release skipped")
             }
             Err(e) => return Err(e),
         }
@@ -1003,18 +1065,17 @@ pub fn resolve_dispute(
     Ok(())
 }
 
-fn refund_part(conn: &Connection, id: &str, amount: i64, actor: Option<&str>) -> ApiResult<()> {
-    match refund(
-        conn,
-        id,
-        Some(amount),
-        "Dispute resolved in the customer's favour",
-        RefundTo::Original,
-        actor,
-    ) {
+fn refund_part(
+    conn: &Connection,
+    id: &str,
+    amount: i64,
+    reason: &str,
+    actor: Option<&str>,
+) -> ApiResult<()> {
+    match refund(conn, id, Some(amount), reason, RefundTo::Original, actor) {
         Ok(_) => Ok(()),
         Err(ApiError::Conflict(m)) | Err(ApiError::BadRequest(m)) => {
-            tracing::warn!(transaction = %id, reason = %m, "dispute refund skipped");
+            tracing::warn!(transaction = %id, reason = %m, "escrow refund skipped");
             Ok(())
         }
         Err(e) => Err(e),

@@ -1806,6 +1806,73 @@ async fn booking_events_release_automatically_unless_disputed_and_resolve_disput
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_booking_gives_back_what_was_held_less_a_late_fee() {
+    let w = World::start().await;
+    let (c, t) = (&w.customer, &w.technician);
+    w.topup_stripe(c, 3000).await;
+    let pay = |b: String| {
+        let w = &w;
+        async move {
+            w.pay_wallet(&w.customer, &b, json!(1000))
+                .await
+                .expect(201)["transaction"]["_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+
+    // The customer cancels through the bookings API: all of it comes back.
+    let b1 = w.booking("accepted", 0).await;
+    let t1 = pay(b1.clone()).await;
+    assert_eq!(w.wallet(c).await["balance"], 2000);
+    w.s.put(
+        &format!("/api/v1/bookings/{b1}/status"),
+        Some(&c.token),
+        json!({"status": "cancelled", "reason": "Plans changed"}),
+    )
+    .await
+    .expect(200);
+    w.wait_tx(&t1, "the cancellation refund", |t| t["escrow"]["held"] == false)
+        .await;
+    assert_eq!(w.tx(&t1).await["status"], "refunded");
+    assert_eq!(w.wallet(c).await["balance"], 3000);
+    assert_eq!(w.wallet(t).await["balance"], 0);
+
+    // Cancelled late with a KES 200 fee: 800 back, the fee released to the
+    // technician less the platform's 10%.
+    let b2 = w.booking("accepted", 1000).await;
+    let t2 = pay(b2.clone()).await;
+    let id = b2.clone();
+    w.s.state
+        .db
+        .write(move |tx| {
+            tx.execute(
+                "UPDATE bookings SET status = 'cancelled', cancellation_fee_minor = 20000 WHERE id = ?1",
+                [&id],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let changed = json!({"from": "accepted", "to": "cancelled", "customerId": c.id, "technicianId": t.id});
+    w.emit("booking.status_changed", &b2, changed.clone()).await;
+    w.wait_tx(&t2, "the partial refund", |t| t["escrow"]["held"] == false)
+        .await;
+    let d = w.tx(&t2).await;
+    assert_eq!(d["status"], "partially_refunded");
+    assert_eq!(d["refund"]["amount"], 800);
+    assert_eq!(w.wallet(c).await["balance"], 2000 + 800);
+    assert_eq!(w.wallet(t).await["balance"], 180);
+    // Replayed, the event moves nothing more.
+    w.emit("booking.status_changed", &b2, changed).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(w.wallet(c).await["balance"], 2800);
+    assert_eq!(w.wallet(t).await["balance"], 180);
+    w.assert_ledger_ok().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_dispute_refund_goes_back_through_the_gateway() {
     let w = World::start().await;
     let booking = w.booking("disputed", 0).await;
