@@ -234,11 +234,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let recovered = state
-        .db
-        .write(jobs::recover_abandoned)
-        .await
-        .unwrap_or(0);
+    let recovered = state.db.write(jobs::recover_abandoned).await.unwrap_or(0);
     if recovered > 0 {
         tracing::warn!(
             jobs = recovered,

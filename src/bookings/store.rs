@@ -19,6 +19,9 @@ use crate::ids::{new_id, now_ms};
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookingParties {
     pub id: String,
+    /// `BKG-…`, what people quote on the phone.
+    pub booking_number: String,
+    pub service_type: String,
     pub customer_id: String,
     pub technician_id: Option<String>,
     pub status: String,
@@ -31,7 +34,8 @@ pub struct BookingParties {
 pub fn find_parties(conn: &Connection, id: &str) -> ApiResult<Option<BookingParties>> {
     Ok(conn
         .prepare_cached(
-            "SELECT id, customer_id, technician_id, status, total_amount_minor, currency, completed_at
+            "SELECT id, customer_id, technician_id, status, total_amount_minor, currency, completed_at,
+                    booking_number, service_type
              FROM bookings WHERE id = ?1",
         )?
         .query_row([id], |r| {
@@ -43,6 +47,8 @@ pub fn find_parties(conn: &Connection, id: &str) -> ApiResult<Option<BookingPart
                 total_minor: r.get(4)?,
                 currency: r.get(5)?,
                 completed_at: r.get(6)?,
+                booking_number: r.get(7)?,
+                service_type: r.get(8)?,
             })
         })
         .optional()?)

@@ -66,7 +66,10 @@ pub fn transaction_json(
     };
     let booking = match tx.booking_id.as_deref() {
         Some(b) => match crate::bookings::store::find_parties(conn, b)? {
-            Some(parties) => json!({"_id": parties.id, "id": parties.id, "status": parties.status}),
+            Some(parties) => {
+                json!({"_id": parties.id, "id": parties.id, "bookingNumber": parties.booking_number,
+                   "serviceType": parties.service_type, "status": parties.status})
+            }
             None => json!(b),
         },
         None => Value::Null,

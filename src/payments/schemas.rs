@@ -65,10 +65,13 @@ pub struct Party {
 
 /// The booking a payment is for.
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct BookingRef {
     #[serde(rename = "_id")]
     pub underscore_id: String,
     pub id: String,
+    pub booking_number: String,
+    pub service_type: String,
     pub status: String,
 }
 

@@ -660,6 +660,8 @@ mod tests {
 
     fn booking(status: &str) -> BookingParties {
         BookingParties {
+            booking_number: "BKG-1-00001".into(),
+            service_type: "Plumbing".into(),
             id: "b".into(),
             customer_id: "cust".into(),
             technician_id: Some("tech".into()),

@@ -115,7 +115,9 @@ fn person_card(conn: &Connection, id: &str, with_role: bool) -> ApiResult<Value>
 fn booking_card(conn: &Connection, id: &str) -> ApiResult<Value> {
     Ok(match find_parties(conn, id)? {
         Some(b) => {
-            json!({"_id": b.id, "id": b.id, "status": b.status, "completedAt": iso_opt(b.completed_at)})
+            json!({"_id": b.id, "id": b.id, "bookingNumber": b.booking_number,
+                   "serviceType": b.service_type, "status": b.status,
+                   "completedAt": iso_opt(b.completed_at)})
         }
         None => Value::Null,
     })

@@ -66,6 +66,8 @@ pub struct ReviewBookingRef {
     #[serde(rename = "_id")]
     pub underscore_id: String,
     pub id: String,
+    pub booking_number: String,
+    pub service_type: String,
     pub status: String,
     pub completed_at: Option<String>,
 }

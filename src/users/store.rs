@@ -1192,6 +1192,13 @@ pub fn scrub(conn: &Connection, user_id: &str, now: i64) -> ApiResult<bool> {
         return Ok(false);
     }
     let (email, phone) = crate::users::model::scrubbed_identity(user_id);
+    // Sign-in attempts carry the address, IP and device: gone with the
+    // account, including failed ones recorded under the email alone.
+    conn.execute(
+        "DELETE FROM login_history
+         WHERE user_id = ?1 OR email = (SELECT email FROM users WHERE id = ?1)",
+        [user_id],
+    )?;
     conn.execute(
         "UPDATE users SET first_name = 'Deleted', last_name = 'User', email = ?2, phone = ?3, password_hash = '!',
              two_factor_enabled = 0, two_factor_secret = NULL, bio = NULL, profile_picture_url = NULL,

@@ -649,6 +649,9 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
     assert_eq!(first["transaction"]["amount"]["net"], 4500);
     assert_eq!(first["transaction"]["payee"]["_id"], json!(w.technician.id));
     assert_eq!(first["transaction"]["booking"]["_id"], json!(booking));
+    assert!(first["transaction"]["booking"]["bookingNumber"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("BKG-")));
     let seen = w.stripe.seen("/v1/payment_intents");
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].get("amount"), Some("500000"));
@@ -1813,9 +1816,7 @@ async fn a_cancelled_booking_gives_back_what_was_held_less_a_late_fee() {
     let pay = |b: String| {
         let w = &w;
         async move {
-            w.pay_wallet(&w.customer, &b, json!(1000))
-                .await
-                .expect(201)["transaction"]["_id"]
+            w.pay_wallet(&w.customer, &b, json!(1000)).await.expect(201)["transaction"]["_id"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -1833,8 +1834,10 @@ async fn a_cancelled_booking_gives_back_what_was_held_less_a_late_fee() {
     )
     .await
     .expect(200);
-    w.wait_tx(&t1, "the cancellation refund", |t| t["escrow"]["held"] == false)
-        .await;
+    w.wait_tx(&t1, "the cancellation refund", |t| {
+        t["escrow"]["held"] == false
+    })
+    .await;
     assert_eq!(w.tx(&t1).await["status"], "refunded");
     assert_eq!(w.wallet(c).await["balance"], 3000);
     assert_eq!(w.wallet(t).await["balance"], 0);
@@ -1855,7 +1858,8 @@ async fn a_cancelled_booking_gives_back_what_was_held_less_a_late_fee() {
         })
         .await
         .unwrap();
-    let changed = json!({"from": "accepted", "to": "cancelled", "customerId": c.id, "technicianId": t.id});
+    let changed =
+        json!({"from": "accepted", "to": "cancelled", "customerId": c.id, "technicianId": t.id});
     w.emit("booking.status_changed", &b2, changed.clone()).await;
     w.wait_tx(&t2, "the partial refund", |t| t["escrow"]["held"] == false)
         .await;

@@ -268,6 +268,10 @@ async fn customer_and_technician_review_each_other_and_aggregates_follow() {
     assert_eq!(one["review"]["booking"]["_id"], first_booking.as_str());
     assert_eq!(one["review"]["booking"]["id"], first_booking.as_str());
     assert_eq!(one["review"]["booking"]["status"], "completed");
+    assert!(one["review"]["booking"]["bookingNumber"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("BKG-")));
+    assert!(one["review"]["booking"]["serviceType"].is_string());
     s.get("/api/v1/reviews/not-an-id", None).await.expect(404);
     let missing = s
         .get("/api/v1/reviews/0123456789abcdef01234567", None)

@@ -1917,6 +1917,23 @@ async fn the_scrub_job_blanks_personal_data_once_and_keeps_the_row() {
     .await
     .expect(201);
     let booking = insert_booking(&s, &customer, &tech).await;
+    for password in [tech.password.as_str(), "not the password"] {
+        s.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": tech.email, "password": password}),
+        )
+        .await;
+    }
+    let (tid, email) = (tech.id.clone(), tech.email.clone());
+    let logins = move |c: &rusqlite::Connection| {
+        c.query_row(
+            "SELECT COUNT(*) FROM login_history WHERE user_id = ?1 OR email = ?2",
+            [&tid, &email],
+            |r| r.get::<_, i64>(0),
+        )
+    };
+    assert!(s.query(logins.clone()).await >= 2);
     s.delete(&me, Some(&tech.token)).await.expect(200);
     let tid = tech.id.clone();
     let server = &s;
@@ -1954,6 +1971,7 @@ async fn the_scrub_job_blanks_personal_data_once_and_keeps_the_row() {
         ("!", None, None, 0, 1, 1)
     );
     assert!(!booking.is_empty());
+    assert_eq!(s.query(logins).await, 0, "sign-in history is scrubbed");
     // A second run does nothing.
     let tid = tech.id.clone();
     let again = s
