@@ -284,3 +284,58 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown signal received; draining");
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    /// utoipa keeps one component per name, silently: two modules each
+    /// with a `CreateBody` once documented one route with the other's
+    /// shape. Every name must mean one schema across the modules.
+    #[test]
+    fn schema_names_mean_one_schema_across_modules() {
+        let modules = [
+            ("system", super::system::routes()),
+            ("auth", super::auth::routes::routes()),
+            ("reviews", super::reviews::routes::routes()),
+            ("payments", super::payments::routes::routes()),
+            ("wallet", super::payments::routes::wallet_routes()),
+            ("users", super::users::routes::routes()),
+            ("bookings", super::bookings::routes::routes()),
+            ("media", super::media::routes::routes()),
+            (
+                "profile picture",
+                super::media::routes::profile_picture_routes(),
+            ),
+            ("media files", super::media::routes::file_routes()),
+            ("matching", super::matching::routes::routes()),
+        ];
+        let mut seen: BTreeMap<String, (&str, serde_json::Value)> = BTreeMap::new();
+        let mut clashes = Vec::new();
+        for (module, router) in modules {
+            let doc = router.split_for_parts().1;
+            let schemas = doc.components.map(|c| c.schemas).unwrap_or_default();
+            for (name, schema) in schemas {
+                let json = serde_json::to_value(&schema).unwrap();
+                match seen.get(&name) {
+                    Some((first, earlier)) if *earlier != json => {
+                        clashes.push(format!("{name}: {first} and {module}"))
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(name, (module, json));
+                    }
+                }
+            }
+        }
+        assert!(seen.len() > 50, "{} schemas found", seen.len());
+        assert!(clashes.is_empty(), "one name, two schemas: {clashes:?}");
+        let merged = super::openapi_document().components.unwrap().schemas;
+        for name in seen.keys() {
+            assert!(
+                merged.contains_key(name),
+                "{name} missing from the document"
+            );
+        }
+    }
+}
