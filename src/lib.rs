@@ -99,6 +99,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         started,
         decoy_hash: Arc::new(auth::password::decoy_hash(cost)),
         accounts: Arc::default(),
+        me_answers: Arc::default(),
         geo: Arc::new(geo),
         payments,
         media,
@@ -227,6 +228,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Start-up (migrations, index loads, building the OpenAPI document) frees
+/// a few MiB that glibc would otherwise keep in the heap for the life of
+/// the process.
+fn release_start_up_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Serves until `shutdown` resolves: stops accepting, finishes in-flight
 /// requests, lets job workers finish their current job, then returns.
 pub async fn serve(
@@ -255,6 +267,7 @@ pub async fn serve(
         }
     }));
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    release_start_up_memory();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

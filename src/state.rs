@@ -28,6 +28,8 @@ pub struct AppState {
     pub decoy_hash: Arc<String>,
     /// Recently seen callers' accounts (see `AccountCache`).
     pub accounts: Arc<crate::auth::extract::AccountCache>,
+    /// Serialised `GET /auth/me` answers of recent callers.
+    pub me_answers: Arc<crate::db::cache::GenerationCache<axum::body::Bytes>>,
     /// Active technicians' locations, for nearby search and matching.
     pub geo: Arc<crate::users::geo::GeoIndex>,
     /// Payments: the M-Pesa callback secret and the cached Daraja token.

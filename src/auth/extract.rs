@@ -2,15 +2,14 @@
 //! and KYC guards. Extractors are instrumented with `skip_all` so tokens
 //! never reach the logs.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use crate::auth::store::{self, Account};
 use crate::auth::tokens;
+use crate::db::cache::GenerationCache;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -112,52 +111,20 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// Accounts of recent callers, each kept with the commit generation it was
-/// read at. An entry serves only while no write has committed since (so a
-/// password change, role change or suspension is seen by the very next
-/// request) and for at most [`ACCOUNT_CACHE_TTL`] (bounding what a write by
-/// another process, such as `baitech user set-role`, can go unseen).
-#[derive(Default)]
-pub struct AccountCache {
-    entries: Mutex<HashMap<String, CachedAccount>>,
-}
-
-/// The generation an account was read at, when, and the account.
-type CachedAccount = (u64, Instant, Arc<Account>);
-
-/// How long a cached account may serve at most.
-pub const ACCOUNT_CACHE_TTL: Duration = Duration::from_secs(1);
-const ACCOUNT_CACHE_MAX: usize = 10_000;
-
-impl AccountCache {
-    fn get(&self, id: &str, generation: u64) -> Option<Account> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (at_generation, read_at, account) = entries.get(id)?;
-        (*at_generation == generation && read_at.elapsed() < ACCOUNT_CACHE_TTL)
-            .then(|| Account::clone(account))
-    }
-
-    fn put(&self, generation: u64, account: &Account) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= ACCOUNT_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(
-            account.id.clone(),
-            (generation, Instant::now(), Arc::new(account.clone())),
-        );
-    }
-}
+/// Accounts of recent callers (see [`GenerationCache`]).
+pub type AccountCache = GenerationCache<Arc<Account>>;
 
 /// The account of `id`, from the cache when nothing was written since it was read.
 async fn load_account(state: &AppState, id: String) -> Result<Option<Account>, ApiError> {
     let generation = state.db.generation();
     if let Some(account) = state.accounts.get(&id, generation) {
-        return Ok(Some(account));
+        return Ok(Some(Account::clone(&account)));
     }
     let account = state.db.read(move |c| store::find_by_id(c, &id)).await?;
     if let Some(a) = &account {
-        state.accounts.put(generation, a);
+        state
+            .accounts
+            .put(a.id.clone(), generation, Arc::new(a.clone()));
     }
     Ok(account)
 }

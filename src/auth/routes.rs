@@ -2,7 +2,8 @@
 //! password reset, 2FA setup, login history.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -561,16 +562,36 @@ async fn logout(
 #[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = crate::openapi::schemas::UserResponse), (status = 401, body = crate::openapi::schemas::ErrorBody),
               (status = 403, body = crate::openapi::schemas::ErrorBody)))]
-async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<Value>> {
-    let id = user.id.clone();
-    let doc = state
-        .db
-        .read(move |c| {
-            crate::users::document::user_document(c, &id, crate::users::document::Viewer::Owner)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("User"))?;
-    Ok(Json(json!({"success": true, "user": doc})))
+async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Response> {
+    // Apps call this on every screen: the answer is kept, serialised, until
+    // the next write (see `GenerationCache`).
+    let generation = state.db.generation();
+    let body = match state.me_answers.get(&user.id, generation) {
+        Some(body) => body,
+        None => {
+            let id = user.id.clone();
+            let doc = state
+                .db
+                .read(move |c| {
+                    crate::users::document::user_document(
+                        c,
+                        &id,
+                        crate::users::document::Viewer::Owner,
+                    )
+                })
+                .await?
+                .ok_or_else(|| ApiError::not_found("User"))?;
+            let body = axum::body::Bytes::from(
+                serde_json::to_vec(&json!({"success": true, "user": doc}))
+                    .map_err(ApiError::internal)?,
+            );
+            state
+                .me_answers
+                .put(user.id.clone(), generation, body.clone());
+            body
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 // ---------------------------------------------------------------- email links

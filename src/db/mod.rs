@@ -7,6 +7,7 @@
 //! up together share one commit. Reads use the pool concurrently (WAL) on
 //! tokio's blocking threads, never on the async executor.
 
+pub mod cache;
 pub mod lock;
 mod writer;
 
@@ -336,7 +337,7 @@ mod tests {
             c.execute("INSERT INTO t VALUES (4)", [])?;
             panic!("a bug in a write");
         });
-        let dup = spawn(&db, insert(2));
+        let dup = spawn(&db, insert(1));
         let last = spawn(&db, insert(5));
         assert_eq!(slow.await.unwrap().unwrap(), 1);
         assert_eq!(ok.await.unwrap().unwrap(), 1);

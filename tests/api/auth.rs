@@ -517,6 +517,9 @@ async fn email_verification_link_works_once() {
     let mail = outbox_for(&s, &u.email).await;
     assert_eq!(mail.len(), 1);
     let token = token_after(&mail[0], "/verify-email/");
+    // Read (and so cached) before the change, fresh right after it.
+    let me = s.get("/api/v1/auth/me", Some(&u.token)).await.expect(200);
+    assert_eq!(me["user"]["isEmailVerified"], false);
     let body = s
         .get(&format!("/api/v1/auth/verify-email/{token}"), None)
         .await
