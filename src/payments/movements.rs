@@ -959,12 +959,9 @@ pub fn auto_release(conn: &Connection, config: &Config, booking_id: &str) -> Api
     }
     let mut released = 0;
     for tx in store::held_for_booking(conn, booking_id)? {
-        match release(conn, config, &tx.id, "auto_release", None) {
-            Ok(_) => released += 1,
-            Err(ApiError::Conflict(m)) | Err(ApiError::BadRequest(m)) => {
-                tracing::warn!(transaction = %tx.id, reason = %m, "automatic escrow release skipped")
-            }
-            Err(e) => return Err(e),
+        let done = release(conn, config, &tx.id, "auto_release", None);
+        if unless_refused(done, &tx.id, "automatic escrow release skipped")?.is_some() {
+            released += 1;
         }
     }
     Ok(released)
@@ -1054,13 +1051,8 @@ fn refund_then_release(
                 continue;
             }
         }
-        match release(conn, config, &tx.id, why.release_reason, actor) {
-            Ok(_) => {}
-            Err(ApiError::Conflict(m)) | Err(ApiError::BadRequest(m)) => {
-                tracing::warn!(transaction = %tx.id, reason = %m, "escrow release skipped")
-            }
-            Err(e) => return Err(e),
-        }
+        let done = release(conn, config, &tx.id, why.release_reason, actor);
+        unless_refused(done, &tx.id, "escrow release skipped")?;
     }
     Ok(())
 }
@@ -1072,11 +1064,19 @@ fn refund_part(
     reason: &str,
     actor: Option<&str>,
 ) -> ApiResult<()> {
-    match refund(conn, id, Some(amount), reason, RefundTo::Original, actor) {
-        Ok(_) => Ok(()),
+    let done = refund(conn, id, Some(amount), reason, RefundTo::Original, actor);
+    unless_refused(done, id, "escrow refund skipped").map(|_| ())
+}
+
+/// A movement that the rules refused (already released, nothing left to
+/// refund...) is logged and skipped, so settling a booking moves what it
+/// can; any other error aborts the settlement.
+fn unless_refused<T>(result: ApiResult<T>, id: &str, what: &str) -> ApiResult<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
         Err(ApiError::Conflict(m)) | Err(ApiError::BadRequest(m)) => {
-            tracing::warn!(transaction = %id, reason = %m, "escrow refund skipped");
-            Ok(())
+            tracing::warn!(transaction = %id, reason = %m, "{what}");
+            Ok(None)
         }
         Err(e) => Err(e),
     }

@@ -89,6 +89,9 @@ pub struct Scope<'a> {
     pub skills: &'a [String],
     /// Lowest average rating.
     pub min_rating: Option<f64>,
+    /// Order by average rating (`Some(true)`: highest first) instead of
+    /// relevance.
+    pub by_rating: Option<bool>,
 }
 
 /// One page of ranked matches.
@@ -303,6 +306,21 @@ impl SearchIndex {
             });
         }
         let limit = limit.clamp(1, MAX_RESULTS - offset);
+        if let Some(descending) = scope.by_rating {
+            let order = if descending {
+                tantivy::Order::Desc
+            } else {
+                tantivy::Order::Asc
+            };
+            let collector = TopDocs::with_limit(limit)
+                .and_offset(offset)
+                .order_by_fast_field::<f64>("rating", order);
+            let (total, top) = searcher
+                .search(&q, &(Count, collector))
+                .map_err(ApiError::internal)?;
+            let ids = self.ids_of(&searcher, top.into_iter().map(|(_, a)| a))?;
+            return Ok(RankedPage { ids, total });
+        }
         let collector =
             TopDocs::with_limit(limit)
                 .and_offset(offset)

@@ -242,13 +242,21 @@ async fn list_users(
             .await?;
         return Ok(Json(list_response("users", users, total, page)));
     };
-    // The search index ranks. Unless a sort, a place or a KYC status is
-    // asked for, it also filters (status, role, skills, rating), pages and
+    // The search index ranks. Unless a sort other than by rating, a place
+    // or a KYC status is asked for, it also filters (status, role, skills, rating), pages and
     // counts, and SQL loads just that page; otherwise every match is a
     // candidate and the filters apply to them in SQL. SQL applies every
     // filter to what it loads either way, so the index can never let a
     // user through that the list would not show.
-    let index_pages = filter.near.is_none() && filter.kyc_status.is_none() && filter.sort.is_none();
+    // A sort by rating alone is the index's too (a fast field); other sorts
+    // need SQL over every match.
+    let by_rating = match filter.sort.as_deref() {
+        Some([key]) if key.expr == "u.rating_avg" => Some(key.descending),
+        _ => None,
+    };
+    let index_pages = filter.near.is_none()
+        && filter.kyc_status.is_none()
+        && (filter.sort.is_none() || by_rating.is_some());
     let status = match &filter.status {
         StatusFilter::Active => Some("active".to_string()),
         StatusFilter::Only(s) => Some(s.clone()),
@@ -263,6 +271,7 @@ async fn list_users(
             role: role.as_deref(),
             skills: &skills,
             min_rating,
+            by_rating: by_rating.filter(|_| index_pages),
         };
         if index_pages {
             let offset = page.offset() as usize;

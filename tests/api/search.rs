@@ -690,6 +690,24 @@ async fn the_users_list_pages_and_filters_search_results() {
         .expect(200);
     assert_eq!(ids(&body), vec![best.clone(), good.clone()]);
     assert_eq!(body["total"], 2);
+    // A sort by rating is paged by the index as well; other sorts by SQL.
+    let body = s
+        .get(&list("search=plumbr&sort=rating&limit=2"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![customer.clone(), fair.clone()]);
+    assert_eq!(body["total"], 4);
+    let body = s
+        .get(&list("search=plumbr&sort=-rating&limit=2&page=2"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![fair.clone(), customer.clone()]);
+    let body = s
+        .get(&list("search=fundi&sort=-rating&minRating=2.5"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![sparky.clone(), best.clone(), good.clone()]);
+    assert_eq!(body["total"], 3);
     let body = s
         .get(&list("search=fundi&skills=plumbing&sort=firstName"), None)
         .await
