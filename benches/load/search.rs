@@ -280,7 +280,7 @@ pub async fn run() {
         _ => false,
     };
     if serves_search {
-        let runs: [(&str, &str, usize); 6] = [
+        let runs: [(&str, &str, usize); 7] = [
             ("GET /users?search= on 100k users (1 conn)", "", 1),
             ("GET /users?search= on 100k users (2 conns)", "", 2),
             ("GET /users?search= on 100k users (8 conns)", "", 8),
@@ -291,8 +291,13 @@ pub async fn run() {
             ),
             ("  ...&skills=plumbing (1 conn)", "skills=plumbing&", 1),
             (
-                "  ...&sort=-rating: SQL over every match (1 conn)",
+                "  ...&sort=-rating: sorted by the index (1 conn)",
                 "sort=-rating&",
+                1,
+            ),
+            (
+                "  ...&sort=firstName: SQL over every match (1 conn)",
+                "sort=firstName&",
                 1,
             ),
         ];
