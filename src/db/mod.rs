@@ -392,6 +392,23 @@ mod tests {
         assert_eq!(stored(&db), (0..50).collect::<Vec<_>>());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_after_step_leaves_the_writer_working() {
+        let (_dir, db) = open();
+        let r = db
+            .write_then(
+                |c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?),
+                |_, _| panic!("a bug in an index update"),
+            )
+            .await;
+        assert!(r.is_err(), "its caller hears of it");
+        db.write(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?))
+            .await
+            .unwrap();
+        // The write itself was committed before its after-step ran.
+        assert_eq!(stored(&db), vec![1, 2]);
+    }
+
     #[test]
     fn blocking_writes_borrow_the_connection_and_roll_back_on_error() {
         let (_dir, db) = open();

@@ -227,10 +227,12 @@ pub fn run(mut conn: Connection, jobs: Receiver<Job>, shared: Shared) {
             shared.generation.fetch_add(1, Ordering::Release);
         }
         for finish in finishes {
-            finish(
-                &conn,
-                committed.as_ref().map(|_| ()).map_err(String::as_str),
-            );
+            let outcome = committed.as_ref().map(|_| ()).map_err(String::as_str);
+            // A panicking after-commit step must not take the writer with it
+            // (its caller hears "writer stopped"; the others are unaffected).
+            if catch_unwind(AssertUnwindSafe(|| finish(&conn, outcome))).is_err() {
+                tracing::error!("an after-commit step panicked");
+            }
         }
         // Only a write that changed rows can give a worker something to do
         // (or make a cached row stale); waking workers after an empty job
