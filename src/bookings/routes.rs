@@ -92,6 +92,32 @@ fn load_visible(
 /// or as the media upload's items (`_id`, `id`, `mediaId` or `publicId`),
 /// deduplicated, at most [`MAX_PHOTOS`]. Ownership is checked in the
 /// transaction (`media::store::owned_media`).
+/// The media ids of `photos` and `images` (clients send either), each
+/// once, at most [`MAX_PHOTOS`] in all.
+fn photo_ids(
+    photos: &Option<Vec<Value>>,
+    images: &Option<Vec<Value>>,
+    errors: &mut Vec<FieldError>,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (field, list) in [("photos", photos), ("images", images)] {
+        if let Some(list) = list {
+            for id in parse_media_ids(field, list, errors) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    check(
+        errors,
+        ids.len() <= MAX_PHOTOS,
+        "photos",
+        "At most 10 photos can be attached",
+    );
+    ids
+}
+
 fn parse_media_ids(field: &str, list: &[Value], errors: &mut Vec<FieldError>) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
     if list.len() > MAX_PHOTOS {
@@ -888,22 +914,7 @@ async fn create_booking(
             "Invalid technician",
         );
     }
-    let mut photo_ids = Vec::new();
-    for (field, list) in [("photos", &body.photos), ("images", &body.images)] {
-        if let Some(list) = list {
-            for id in parse_media_ids(field, list, &mut errors) {
-                if !photo_ids.contains(&id) {
-                    photo_ids.push(id);
-                }
-            }
-        }
-    }
-    check(
-        &mut errors,
-        photo_ids.len() <= MAX_PHOTOS,
-        "photos",
-        "At most 10 photos can be attached",
-    );
+    let photo_ids = photo_ids(&body.photos, &body.images, &mut errors);
     let source = match text(&body.source).as_str() {
         "" | "api" => "api",
         "mobile_app" => "mobile_app",
@@ -1379,22 +1390,7 @@ async fn add_qa_checkpoint(
         "notes",
         "Notes are at most 2000 characters",
     );
-    let mut photo_ids = Vec::new();
-    for (field, list) in [("photos", &body.photos), ("images", &body.images)] {
-        if let Some(list) = list {
-            for id in parse_media_ids(field, list, &mut errors) {
-                if !photo_ids.contains(&id) {
-                    photo_ids.push(id);
-                }
-            }
-        }
-    }
-    check(
-        &mut errors,
-        photo_ids.len() <= MAX_PHOTOS,
-        "photos",
-        "At most 10 photos can be attached",
-    );
+    let photo_ids = photo_ids(&body.photos, &body.images, &mut errors);
     let checklist = body
         .checklist_items
         .clone()

@@ -128,6 +128,26 @@ fn parse_near(
     })
 }
 
+/// The page asked for (20 by default), or `None` with its field errors
+/// added to the others, so one 400 names every bad parameter.
+fn page_collecting_errors(
+    page: &Option<String>,
+    limit: &Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Page> {
+    let q = PageQuery {
+        page: page.clone(),
+        limit: limit.clone(),
+    };
+    Page::parse(&q, 20)
+        .map_err(|e| {
+            if let ApiError::Validation(v) = e {
+                errors.extend(v)
+            }
+        })
+        .ok()
+}
+
 /// Users, filtered and sorted; private fields only for admins.
 #[utoipa::path(get, path = "", tag = "users", params(ListQuery),
     responses((status = 200, body = UserList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -139,19 +159,7 @@ async fn list_users(
 ) -> ApiResult<Json<Value>> {
     let is_admin = caller.is_admin();
     let mut errors = Vec::new();
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        20,
-    )
-    .map_err(|e| {
-        if let ApiError::Validation(v) = e {
-            errors.extend(v)
-        }
-    })
-    .ok();
+    let page = page_collecting_errors(&q.page, &q.limit, &mut errors);
     let role = match q.role.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(r) => {
@@ -332,19 +340,7 @@ async fn nearby_technicians(
     AppQuery(q): AppQuery<NearbyQuery>,
 ) -> ApiResult<Json<Value>> {
     let mut errors = Vec::new();
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        20,
-    )
-    .map_err(|e| {
-        if let ApiError::Validation(v) = e {
-            errors.extend(v)
-        }
-    })
-    .ok();
+    let page = page_collecting_errors(&q.page, &q.limit, &mut errors);
     let near = parse_near(
         q.lat.as_deref(),
         q.lng.as_deref(),
