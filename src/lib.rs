@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod payments;
 pub mod providers;
+pub mod realtime;
 pub mod reviews;
 pub mod search;
 pub mod state;
@@ -105,6 +106,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         media,
         matching,
         search: Arc::new(search),
+        realtime: Arc::default(),
     })
 }
 

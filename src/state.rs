@@ -40,6 +40,8 @@ pub struct AppState {
     pub matching: Arc<crate::matching::MatchingState>,
     /// Full-text index of users, kept current by the `search.users` consumer.
     pub search: Arc<crate::search::SearchIndex>,
+    /// Presence and emitting to connected sockets (the Socket.IO layer plugs in).
+    pub realtime: Arc<crate::realtime::Realtime>,
 }
 
 impl AppState {

@@ -8,6 +8,8 @@
 //! are queued again at start, so handlers must tolerate a second run of a
 //! job whose first run was cut off (delivery is at least once).
 
+pub mod inspect;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
