@@ -7,32 +7,49 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 macro_rules! settings {
     ($( $(#[doc = $doc:literal])* $name:ident : $ty:ty = $default:expr $(, $secret:ident)? ; )*) => {
-        /// Values given on the command line (and, through clap, nowhere else).
+        /// Server settings given on the command line (`serve` and `config`
+        /// take them; `--data-dir` is the CLI's global flag, set here by main).
         #[derive(clap::Args, Debug, Clone, Default)]
         pub struct Flags {
-            $( $(#[doc = $doc])* #[arg(long, global = true)] pub $name: Option<$ty>, )*
+            /// Set from the global `--data-dir` flag.
+            #[arg(skip)]
+            pub data_dir: Option<PathBuf>,
+            $( $(#[doc = $doc])* #[arg(long)] pub $name: Option<$ty>, )*
         }
 
         /// Values read from the TOML file.
         #[derive(Deserialize, Debug, Default)]
         #[serde(deny_unknown_fields)]
         struct FileValues {
+            #[serde(default)]
+            data_dir: Option<PathBuf>,
             $( #[serde(default)] $name: Option<$ty>, )*
         }
 
         /// The effective configuration of one process.
         #[derive(Debug, Clone)]
         pub struct Config {
+            /// Folder for the database, search index, media, outbox and generated secrets.
+            pub data_dir: PathBuf,
             $( $(#[doc = $doc])* pub $name: $ty, )*
         }
+
+        /// Every setting's name (as in the TOML file; `BAITECH_<NAME>` in the environment).
+        pub const SETTING_NAMES: &[&str] = &["data_dir", $( stringify!($name), )*];
 
         impl Config {
             fn merge(flags: &Flags, file: FileValues, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
                 Ok(Config {
+                    data_dir: match (&flags.data_dir, env_value::<PathBuf>(env, "data_dir")?, file.data_dir) {
+                        (Some(v), _, _) => v.clone(),
+                        (None, Some(v), _) => v,
+                        (None, None, Some(v)) => v,
+                        (None, None, None) => PathBuf::from(DEFAULT_DATA_DIR),
+                    },
                     $( $name: match (&flags.$name, env_value::<$ty>(env, stringify!($name))?, file.$name) {
                         (Some(v), _, _) => v.clone(),
                         (None, Some(v), _) => v,
@@ -42,11 +59,15 @@ macro_rules! settings {
                 })
             }
 
-            /// `(name, value, help)` for every setting, secrets masked.
+            /// `(name, value, help)` for every setting, values in TOML form, secrets masked.
             pub fn describe(&self) -> Vec<(String, String, String)> {
-                let mut out = Vec::new();
+                let mut out = vec![(
+                    "data_dir".to_string(),
+                    toml_value(&self.data_dir),
+                    "Folder for the database, search index, media, outbox and generated secrets.".to_string(),
+                )];
                 $(
-                    let shown = format!("{:?}", self.$name);
+                    let shown = toml_value(&self.$name);
                     let is_secret = false $( || stringify!($secret) == "secret" )?;
                     let shown = if is_secret && shown != "\"\"" { "\"********\"".to_string() } else { shown };
                     let help: &[&str] = &[$($doc),*];
@@ -54,13 +75,95 @@ macro_rules! settings {
                 )*
                 out
             }
+
+            /// The configuration as a TOML file that reads back as the same
+            /// configuration: secrets that are set are left out as comments
+            /// (never a placeholder that would be taken literally).
+            pub fn to_toml(&self) -> String {
+                let mut out = String::new();
+                for (name, value, help) in self.describe() {
+                    if is_secret(&name) && value != "\"\"" {
+                        out.push_str(&format!("# {help}\n# {name} = (set; not shown)\n\n"));
+                    } else {
+                        out.push_str(&format!("# {help}\n{name} = {value}\n\n"));
+                    }
+                }
+                out
+            }
+        }
+
+        /// Whether the setting `name` holds a secret (masked, never printed).
+        pub fn is_secret(name: &str) -> bool {
+            $( if name == stringify!($name) { return false $( || stringify!($secret) == "secret" )?; } )*
+            false
         }
     };
 }
 
+/// Where the database and everything else live when nothing says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+/// A setting's value as TOML writes it (`"text"`, `10`, `10.0`, `true`).
+fn toml_value<T: Serialize>(v: &T) -> String {
+    toml::Value::try_from(v)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|e| format!("\"<{e}>\""))
+}
+
+/// A closed set of words a setting accepts: parsed by clap, serde and the
+/// environment alike, so a wrong word is refused wherever it is written.
+macro_rules! choice {
+    ($(#[doc = $doc:literal])* $name:ident { $( $variant:ident = $word:literal ),+ $(,)? }) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+        pub enum $name {
+            $( #[value(name = $word)] #[serde(rename = $word)] $variant, )+
+        }
+
+        impl $name {
+            /// The word as written in the configuration.
+            pub fn as_str(self) -> &'static str {
+                match self { $( $name::$variant => $word, )+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s { $( $word => Ok($name::$variant), )+ _ => Err(format!("one of {}", [$($word),+].join(", "))) }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+choice! {
+    /// A feature switch.
+    OnOff { On = "on", Off = "off" }
+}
+choice! {
+    /// How log lines are written.
+    LogFormat { Pretty = "pretty", Json = "json" }
+}
+choice! {
+    /// SMTP transport security.
+    SmtpTls { Starttls = "starttls", Tls = "tls", None = "none" }
+}
+choice! {
+    /// Daraja STK Push TransactionType.
+    MpesaTransactionType { PayBill = "CustomerPayBillOnline", BuyGoods = "CustomerBuyGoodsOnline" }
+}
+choice! {
+    /// Daraja B2C CommandID.
+    MpesaB2cCommand { BusinessPayment = "BusinessPayment", SalaryPayment = "SalaryPayment", PromotionPayment = "PromotionPayment" }
+}
+
 settings! {
-    /// Folder for the database, search index, media, outbox and generated secrets.
-    data_dir: PathBuf = "./data";
     /// Address and port the HTTP server listens on.
     listen: String = "127.0.0.1:5000";
     /// Public base URL of this server, used in links and media URLs (default: http://<listen>).
@@ -76,7 +179,7 @@ settings! {
     /// Lifetime of a refresh token, in seconds.
     refresh_token_ttl_secs: u64 = 2_592_000u64;
     /// "on" or "off": per-IP rate limits (per-account limits on login, 2FA and reset stay on).
-    rate_limits: String = "on";
+    rate_limits: OnOff = OnOff::On;
     /// Requests per minute per IP on the whole API.
     rate_limit_global_per_min: u32 = 600u32;
     /// Requests per minute per IP on login, register, 2FA and password reset.
@@ -86,8 +189,8 @@ settings! {
     /// Largest accepted request body (JSON), in bytes.
     body_limit_bytes: u64 = 10_485_760u64;
     /// Log format: "pretty" or "json".
-    log_format: String = "pretty";
-    /// Log filter, e.g. "info" or "baitech=debug,tower_http=info".
+    log_format: LogFormat = LogFormat::Pretty;
+    /// Log level of BaiTech's own lines ("error", "warn", "info", "debug", "trace" or "off"; other libraries stay at "warn"), or a filter of target=level directives, e.g. "baitech=debug,tantivy=info".
     log_level: String = "info";
     /// Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy in front of us.
     trust_proxy: bool = false;
@@ -102,7 +205,7 @@ settings! {
     /// Sender of every email.
     smtp_from: String = "BaiTech <no-reply@baitech.local>";
     /// SMTP transport security: "starttls", "tls" or "none".
-    smtp_tls: String = "starttls";
+    smtp_tls: SmtpTls = SmtpTls::Starttls;
     /// Background job workers.
     job_workers: u32 = 2u32;
     /// Read connections in the database pool.
@@ -124,7 +227,7 @@ settings! {
     /// Lipa na M-Pesa Online passkey of the shortcode.
     mpesa_passkey: String = "", secret;
     /// STK Push TransactionType: "CustomerPayBillOnline" or "CustomerBuyGoodsOnline".
-    mpesa_transaction_type: String = "CustomerPayBillOnline";
+    mpesa_transaction_type: MpesaTransactionType = MpesaTransactionType::PayBill;
     /// Secret path segment of the M-Pesa callback URLs; generated and kept in the data dir when empty.
     mpesa_callback_secret: String = "", secret;
     /// Confirm every successful STK Push callback with an STK Query before crediting it.
@@ -138,7 +241,7 @@ settings! {
     /// B2C security credential (the initiator password encrypted with Safaricom's certificate).
     mpesa_b2c_security_credential: String = "", secret;
     /// B2C CommandID: "BusinessPayment", "SalaryPayment" or "PromotionPayment".
-    mpesa_b2c_command: String = "BusinessPayment";
+    mpesa_b2c_command: MpesaB2cCommand = MpesaB2cCommand::BusinessPayment;
     /// Stripe API base URL.
     stripe_base_url: String = "https://api.stripe.com";
     /// Stripe secret key (sk_...); when empty, Stripe requests are written to <data_dir>/outbox and payments stay pending.
@@ -195,17 +298,161 @@ settings! {
     matching_utc_offset_mins: i64 = 180i64;
 }
 
-fn env_value<T: std::str::FromStr>(
-    env: &dyn Fn(&str) -> Option<String>,
-    name: &str,
-) -> Result<Option<T>, String> {
+fn env_value<T>(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<T>, String>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     let key = format!("BAITECH_{}", name.to_ascii_uppercase());
     match env(&key) {
         None => Ok(None),
-        Some(raw) => raw
-            .parse::<T>()
-            .map(Some)
-            .map_err(|_| format!("{key}: cannot read {raw:?}")),
+        Some(raw) => raw.parse::<T>().map(Some).map_err(|e| {
+            format!(
+                "{key}: cannot read {raw:?}: expected {}",
+                expected_form::<T>(&e.to_string())
+            )
+        }),
+    }
+}
+
+/// What a value of type `T` looks like, for error messages.
+fn expected_form<T>(parse_error: &str) -> String {
+    let ty = std::any::type_name::<T>();
+    match ty.rsplit("::").next().unwrap_or(ty) {
+        "u16" => format!("a whole number from 0 to {}", u16::MAX),
+        "u32" => format!("a whole number from 0 to {}", u32::MAX),
+        "u64" => "a whole number, 0 or more".into(),
+        "i32" | "i64" => "a whole number".into(),
+        "f64" => "a number, e.g. 10 or 2.5".into(),
+        "bool" => "true or false".into(),
+        _ => parse_error.to_string(),
+    }
+}
+
+/// Environment variables that start with `BAITECH_` but are not settings
+/// (the test suite's tool locations are known and not warned about).
+pub fn unknown_env_vars(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    const NOT_SETTINGS: &[&str] = &[
+        "BAITECH_CONFIG",
+        "BAITECH_NODE_MODULES",
+        "BAITECH_CHROMIUM",
+        "BAITECH_SCHEMATHESIS",
+        "BAITECH_LITESTREAM",
+    ];
+    let mut unknown: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.starts_with("BAITECH_") && !NOT_SETTINGS.contains(&n.as_str()))
+        .filter(|n| {
+            let setting = n["BAITECH_".len()..].to_ascii_lowercase();
+            !SETTING_NAMES.contains(&setting.as_str())
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// The log levels `log_level` accepts on their own.
+const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// Whether `log_level` is a bare level or `target=level` directives (a bare
+/// word such as "warning" would be read as a target and silence everything).
+fn log_level_problem(value: &str) -> Option<String> {
+    let expected = "expected a level (off, error, warn, info, debug, trace) or target=level directives separated by commas";
+    if value.trim().is_empty() {
+        return Some(expected.into());
+    }
+    for directive in value.split(',').map(str::trim) {
+        let level = match directive.split_once('=') {
+            Some((target, level)) if !target.trim().is_empty() => level.trim(),
+            Some(_) => return Some(expected.into()),
+            None => directive,
+        };
+        if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Some(format!("{expected}; {directive:?} is not one"));
+        }
+    }
+    None
+}
+
+/// The tracing filter for `log_level`: a bare level applies to BaiTech's own
+/// lines (and its access log), while other libraries (tantivy, hyper...)
+/// stay at `warn`; directives are used as given.
+pub fn log_filter(log_level: &str) -> String {
+    let level = log_level.trim().to_ascii_lowercase();
+    if level.contains('=') {
+        return log_level.trim().to_string();
+    }
+    match level.as_str() {
+        "off" | "error" => level,
+        _ => format!("warn,baitech={level}"),
+    }
+}
+
+/// Whether `value` is an absolute http(s) URL.
+fn is_http_url(value: &str) -> bool {
+    reqwest::Url::parse(value)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
+/// Whether `value` is a socket address the server can bind: `IP:port` or `localhost:port`.
+fn is_listen_address(value: &str) -> bool {
+    value.parse::<std::net::SocketAddr>().is_ok()
+        || value
+            .strip_prefix("localhost:")
+            .is_some_and(|port| port.parse::<u16>().is_ok())
+}
+
+impl Config {
+    /// Checks every value against its expected form; the error is one line
+    /// naming the setting and what it accepts. Runs before anything is
+    /// created on disk (start-up and `baitech config` alike).
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems: Vec<(&str, String)> = Vec::new();
+        let mut need = |ok: bool, name: &'static str, expected: &str, value: &dyn std::fmt::Debug| {
+            if !ok {
+                problems.push((name, format!("expected {expected}, got {value:?}")));
+            }
+        };
+        need(is_listen_address(&self.listen), "listen", "IP:port or localhost:port, e.g. 127.0.0.1:5000", &self.listen);
+        need(self.public_url.is_empty() || is_http_url(&self.public_url), "public_url", "an http(s) URL such as https://api.example.com, or empty", &self.public_url);
+        need(is_http_url(&self.client_web_url), "client_web_url", "an http(s) URL such as https://app.example.com", &self.client_web_url);
+        need(is_http_url(&self.mpesa_base_url), "mpesa_base_url", "an http(s) URL", &self.mpesa_base_url);
+        need(is_http_url(&self.stripe_base_url), "stripe_base_url", "an http(s) URL", &self.stripe_base_url);
+        need(
+            self.cors_origin_list().iter().all(|o| o == "*" || is_http_url(o)),
+            "cors_origins",
+            "comma-separated http(s) origins, or \"*\"",
+            &self.cors_origins,
+        );
+        need(self.jwt_secret.is_empty() || self.jwt_secret.len() >= 32, "jwt_secret", "at least 32 characters, or empty to generate one", &"(secret)");
+        need(self.access_token_ttl_secs > 0, "access_token_ttl_secs", "a number of seconds above 0", &self.access_token_ttl_secs);
+        need(self.refresh_token_ttl_secs > 0, "refresh_token_ttl_secs", "a number of seconds above 0", &self.refresh_token_ttl_secs);
+        need(self.rate_limit_global_per_min > 0, "rate_limit_global_per_min", "a number above 0 (turn limits off with rate_limits = \"off\")", &self.rate_limit_global_per_min);
+        need(self.rate_limit_auth_per_min > 0, "rate_limit_auth_per_min", "a number above 0", &self.rate_limit_auth_per_min);
+        need(self.account_failed_logins_per_15min > 0, "account_failed_logins_per_15min", "a number above 0", &self.account_failed_logins_per_15min);
+        need(self.body_limit_bytes >= 1024, "body_limit_bytes", "a number of bytes, 1024 or more", &self.body_limit_bytes);
+        need(self.smtp_port > 0, "smtp_port", "a port from 1 to 65535", &self.smtp_port);
+        need(self.smtp_from.parse::<lettre::message::Mailbox>().is_ok(), "smtp_from", "a mailbox such as \"BaiTech <no-reply@example.com>\"", &self.smtp_from);
+        need(self.job_workers >= 1, "job_workers", "1 or more", &self.job_workers);
+        need(self.db_pool_size >= 1, "db_pool_size", "1 or more", &self.db_pool_size);
+        need(self.argon2_memory_kib >= 8 * 1024, "argon2_memory_kib", "8192 KiB or more (OWASP: 19456)", &self.argon2_memory_kib);
+        need(self.argon2_iterations >= 1, "argon2_iterations", "1 or more", &self.argon2_iterations);
+        need((0.0..=100.0).contains(&self.platform_fee_percent), "platform_fee_percent", "a percentage from 0 to 100", &self.platform_fee_percent);
+        need(self.platform_fee_minimum.is_finite() && self.platform_fee_minimum >= 0.0, "platform_fee_minimum", "an amount, 0 or more", &self.platform_fee_minimum);
+        need(self.booking_cancellation_fee_percent <= 100, "booking_cancellation_fee_percent", "a percentage from 0 to 100", &self.booking_cancellation_fee_percent);
+        need((-720..=840).contains(&self.booking_utc_offset_mins), "booking_utc_offset_mins", "minutes east of UTC from -720 to 840", &self.booking_utc_offset_mins);
+        need((-720..=840).contains(&self.matching_utc_offset_mins), "matching_utc_offset_mins", "minutes east of UTC from -720 to 840", &self.matching_utc_offset_mins);
+        need(self.nearby_max_radius_km.is_finite() && self.nearby_max_radius_km > 0.0, "nearby_max_radius_km", "a distance in km above 0", &self.nearby_max_radius_km);
+        need(self.booking_horizon_days >= 1, "booking_horizon_days", "1 or more", &self.booking_horizon_days);
+        need(self.media_transform_max_px >= 1, "media_transform_max_px", "1 or more", &self.media_transform_max_px);
+        need(self.media_cache_memory_bytes <= self.media_cache_max_bytes, "media_cache_memory_bytes", "at most media_cache_max_bytes", &self.media_cache_memory_bytes);
+        if let Some(problem) = log_level_problem(&self.log_level) {
+            problems.push(("log_level", format!("{problem}, got {:?}", self.log_level)));
+        }
+        match problems.into_iter().next() {
+            None => Ok(()),
+            Some((name, problem)) => Err(format!("{name}: {problem}")),
+        }
     }
 }
 
@@ -233,11 +480,18 @@ impl Config {
             Some(p) => {
                 let text =
                     std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
+                toml::from_str(&text).map_err(|e: toml::de::Error| {
+                    let line = e
+                        .span()
+                        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                        .unwrap_or(0);
+                    format!("{}:{line}: {}", p.display(), e.message().trim())
+                })?
             }
             None => FileValues::default(),
         };
         let mut config = Config::merge(flags, file_values, env)?;
+        config.validate()?;
         if config.public_url.is_empty() {
             config.public_url = format!("http://{}", config.listen);
         }
@@ -255,7 +509,7 @@ impl Config {
 
     /// Whether per-IP rate limits apply.
     pub fn rate_limits_on(&self) -> bool {
-        !self.rate_limits.eq_ignore_ascii_case("off")
+        self.rate_limits == OnOff::On
     }
 
     /// The CORS allow-list as individual origins.
@@ -314,5 +568,130 @@ mod tests {
         let env = |k: &str| (k == "BAITECH_SMTP_PORT").then(|| "lots".to_string());
         let err = Config::load_with(&Flags::default(), None, &env).unwrap_err();
         assert!(err.contains("BAITECH_SMTP_PORT"));
+    }
+
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let env = |k: &str| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        };
+        Config::load_with(&Flags::default(), None, &env)
+    }
+
+    #[test]
+    fn every_wrong_value_is_refused_naming_the_setting_and_its_form() {
+        // (variable, value, words the one-line error must contain)
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("BAITECH_RATE_LIMITS", "false", &["BAITECH_RATE_LIMITS", "on, off"]),
+            ("BAITECH_LOG_LEVEL", "warning", &["log_level", "warn", "\"warning\" is not one"]),
+            ("BAITECH_LOG_LEVEL", "baitech=loud", &["log_level"]),
+            ("BAITECH_LOG_LEVEL", "=info", &["log_level"]),
+            ("BAITECH_LOG_FORMAT", "xml", &["BAITECH_LOG_FORMAT", "pretty, json"]),
+            ("BAITECH_SMTP_TLS", "ssl", &["BAITECH_SMTP_TLS", "starttls, tls, none"]),
+            ("BAITECH_PLATFORM_FEE_PERCENT", "250", &["platform_fee_percent", "0 to 100"]),
+            ("BAITECH_PLATFORM_FEE_PERCENT", "-5", &["platform_fee_percent", "0 to 100"]),
+            ("BAITECH_PLATFORM_FEE_PERCENT", "NaN", &["platform_fee_percent"]),
+            ("BAITECH_PLATFORM_FEE_MINIMUM", "-1", &["platform_fee_minimum"]),
+            ("BAITECH_BOOKING_CANCELLATION_FEE_PERCENT", "101", &["booking_cancellation_fee_percent"]),
+            ("BAITECH_LISTEN", "notaport", &["listen", "IP:port"]),
+            ("BAITECH_LISTEN", "127.0.0.1:99999", &["listen"]),
+            ("BAITECH_PUBLIC_URL", "api.example.com", &["public_url", "http(s) URL"]),
+            ("BAITECH_CLIENT_WEB_URL", "ftp://x", &["client_web_url"]),
+            ("BAITECH_MPESA_BASE_URL", "sandbox", &["mpesa_base_url"]),
+            ("BAITECH_STRIPE_BASE_URL", "", &["stripe_base_url"]),
+            ("BAITECH_CORS_ORIGINS", "http://a.example,not a url", &["cors_origins"]),
+            ("BAITECH_MPESA_TRANSACTION_TYPE", "PayBill", &["CustomerPayBillOnline, CustomerBuyGoodsOnline"]),
+            ("BAITECH_MPESA_B2C_COMMAND", "Payment", &["BusinessPayment"]),
+            ("BAITECH_SMTP_PORT", "lots", &["BAITECH_SMTP_PORT", "whole number from 0 to 65535"]),
+            ("BAITECH_SMTP_PORT", "0", &["smtp_port"]),
+            ("BAITECH_SMTP_FROM", "nobody", &["smtp_from"]),
+            ("BAITECH_TRUST_PROXY", "yes", &["BAITECH_TRUST_PROXY", "true or false"]),
+            ("BAITECH_JOB_WORKERS", "0", &["job_workers"]),
+            ("BAITECH_JWT_SECRET", "short", &["jwt_secret", "32"]),
+            ("BAITECH_BOOKING_UTC_OFFSET_MINS", "100000", &["booking_utc_offset_mins"]),
+            ("BAITECH_ARGON2_MEMORY_KIB", "16", &["argon2_memory_kib"]),
+        ];
+        for (name, value, words) in cases {
+            let err = load_env(&[(name, value)]).expect_err(&format!("{name}={value} accepted"));
+            assert!(!err.contains('\n'), "{name}={value}: one line: {err}");
+            for w in *words {
+                assert!(err.contains(w), "{name}={value}: {err:?} lacks {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn right_values_are_taken_as_typed_values() {
+        let c = load_env(&[
+            ("BAITECH_RATE_LIMITS", "off"),
+            ("BAITECH_SMTP_TLS", "tls"),
+            ("BAITECH_LOG_LEVEL", "baitech=debug,tantivy=info"),
+            ("BAITECH_PLATFORM_FEE_PERCENT", "0"),
+            ("BAITECH_LISTEN", "localhost:8080"),
+            ("BAITECH_MPESA_TRANSACTION_TYPE", "CustomerBuyGoodsOnline"),
+        ])
+        .unwrap();
+        assert!(!c.rate_limits_on());
+        assert_eq!(c.smtp_tls, SmtpTls::Tls);
+        assert_eq!(c.mpesa_transaction_type, MpesaTransactionType::BuyGoods);
+        assert_eq!(c.public_url, "http://localhost:8080");
+    }
+
+    #[test]
+    fn a_wrong_value_in_the_file_names_the_file_line_and_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nrate_limits = false\n").unwrap();
+        let err = Config::load_with(&Flags::default(), Some(&file), &|_| None).unwrap_err();
+        assert!(err.contains("b.toml:2"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        std::fs::write(&file, "smtp_tls = \"ssl\"\n").unwrap();
+        let err = Config::load_with(&Flags::default(), Some(&file), &|_| None).unwrap_err();
+        assert!(err.contains("starttls"), "{err}");
+    }
+
+    #[test]
+    fn the_printed_configuration_reads_back_without_its_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::for_data_dir(dir.path());
+        c.jwt_secret = "x".repeat(40);
+        c.platform_fee_percent = 7.5;
+        c.smtp_tls = SmtpTls::None;
+        let text = c.to_toml();
+        assert!(!text.contains("********"));
+        assert!(!text.contains(&"x".repeat(40)));
+        assert!(text.contains("# jwt_secret = (set; not shown)"));
+        let file = dir.path().join("saved.toml");
+        std::fs::write(&file, &text).unwrap();
+        let back = Config::load_with(&Flags::default(), Some(&file), &|_| None).unwrap();
+        assert_eq!(back.jwt_secret, "", "a secret is never read back from a placeholder");
+        assert_eq!(back.platform_fee_percent, 7.5);
+        assert_eq!(back.smtp_tls, SmtpTls::None);
+        assert_eq!(back.data_dir, dir.path());
+        assert_eq!(back.to_toml().replace("# jwt_secret = (set; not shown)", "jwt_secret = \"\""), text.replace("# jwt_secret = (set; not shown)", "jwt_secret = \"\""));
+    }
+
+    #[test]
+    fn unknown_baitech_variables_are_listed() {
+        let names = ["BAITECH_LISTEN", "BAITECH_LISTN", "BAITECH_CONFIG", "PATH", "BAITECH_DATA_DIR", "BAITECH_CHROMIUM"]
+            .map(String::from);
+        assert_eq!(unknown_env_vars(names), vec!["BAITECH_LISTN".to_string()]);
+    }
+
+    #[test]
+    fn a_bare_level_keeps_other_libraries_at_warn() {
+        let cases = [
+            ("info", "warn,baitech=info"),
+            ("debug", "warn,baitech=debug"),
+            ("error", "error"),
+            ("off", "off"),
+            ("baitech=debug,tantivy=info", "baitech=debug,tantivy=info"),
+        ];
+        for (level, filter) in cases {
+            assert_eq!(log_filter(level), filter, "{level}");
+            assert!(tracing_subscriber::EnvFilter::try_new(log_filter(level)).is_ok());
+        }
     }
 }

@@ -1,17 +1,22 @@
 //! `baitech`: parses the command line and runs one command.
 
 use baitech::cli::{run_offline, Cli, Command};
-use baitech::config::Config;
+use baitech::config::{log_filter, unknown_env_vars, Config, LogFormat};
 use baitech::db::lock::DataDirLock;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// Logs go to stderr: BaiTech's lines at `log_level`, other libraries at
+/// `warn`, colour only on a terminal (never escape codes in a log file).
 fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let filter =
+        EnvFilter::try_new(log_filter(&config.log_level)).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    if config.log_format == "json" {
+    if config.log_format == LogFormat::Json {
         builder
             .json()
             .flatten_event(true)
@@ -36,7 +41,11 @@ fn return_large_allocations_to_the_os() {
 fn main() {
     return_large_allocations_to_the_os();
     let cli = Cli::parse();
-    let config = match Config::load(&cli.flags, cli.config.as_deref()) {
+    let names = std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned());
+    for name in unknown_env_vars(names) {
+        eprintln!("baitech: warning: {name} is not a BaiTech setting and is ignored (`baitech config` lists them)");
+    }
+    let config = match Config::load(&cli.flags(), cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("baitech: configuration: {e}");
@@ -45,7 +54,7 @@ fn main() {
     };
     init_logging(&config);
     let result = match &cli.command {
-        Command::Serve => serve(config),
+        Command::Serve(_) => serve(config),
         other => run_offline(other, &config),
     };
     if let Err(e) = result {

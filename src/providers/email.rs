@@ -84,12 +84,14 @@ pub async fn send(state: AppState, job: Job) -> Result<(), String> {
         tracing::info!(to = %field(&job.payload, "to")?, subject = %field(&job.payload, "subject")?, file = %path.display(), "email written to outbox (no SMTP configured)");
         return Ok(());
     }
-    let builder = match c.smtp_tls.as_str() {
-        "tls" => {
+    let builder = match c.smtp_tls {
+        crate::config::SmtpTls::Tls => {
             AsyncSmtpTransport::<Tokio1Executor>::relay(&c.smtp_host).map_err(|e| e.to_string())?
         }
-        "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.smtp_host),
-        _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host)
+        crate::config::SmtpTls::None => {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.smtp_host)
+        }
+        crate::config::SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host)
             .map_err(|e| e.to_string())?,
     };
     let mut builder = builder

@@ -350,7 +350,7 @@ async fn an_account_is_throttled_after_repeated_failures_even_with_ip_limits_off
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_ip_limits_answer_429_json_with_retry_after() {
     let s = TestServer::start_with(|c| {
-        c.rate_limits = "on".into();
+        c.rate_limits = baitech::config::OnOff::On;
         c.rate_limit_auth_per_min = 2;
     })
     .await;
@@ -381,7 +381,7 @@ async fn per_ip_limits_answer_429_json_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_global_limit_covers_every_api_route() {
     let s = TestServer::start_with(|c| {
-        c.rate_limits = "on".into();
+        c.rate_limits = baitech::config::OnOff::On;
         c.rate_limit_global_per_min = 3;
     })
     .await;
@@ -876,7 +876,7 @@ async fn emails_go_through_smtp_when_configured() {
     let s = TestServer::start_with(move |c| {
         c.smtp_host = "127.0.0.1".into();
         c.smtp_port = port;
-        c.smtp_tls = "none".into();
+        c.smtp_tls = baitech::config::SmtpTls::None;
         c.smtp_from = "BaiTech <no-reply@baitech.test>".into();
     })
     .await;

@@ -78,7 +78,7 @@ impl TestServer {
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_data_dir(dir.path());
-        config.rate_limits = "off".into();
+        config.rate_limits = baitech::config::OnOff::Off;
         config.log_level = "warn".into();
         config.listen = "127.0.0.1:0".into();
         tune(&mut config);

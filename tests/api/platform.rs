@@ -195,7 +195,7 @@ async fn jobs_retry_with_backoff_then_die() {
     let s = TestServer::start_with(|c| {
         c.smtp_host = "127.0.0.1".into();
         c.smtp_port = 1; // nothing listens there: every send fails
-        c.smtp_tls = "none".into();
+        c.smtp_tls = baitech::config::SmtpTls::None;
     })
     .await;
     let id = s
