@@ -17,10 +17,21 @@ use crate::db::{lock::DataDirLock, Db};
 #[command(name = "baitech", version, about)]
 pub struct Cli {
     /// TOML configuration file (default: ./baitech.toml when present).
-    #[arg(long, global = true, env = "BAITECH_CONFIG", value_name = "FILE", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        env = "BAITECH_CONFIG",
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
     /// The service's data folder (holding baitech.db); else BAITECH_DATA_DIR, then the file's data_dir, then ./data. Packaged setup: /var/lib/baitech.
-    #[arg(long, global = true, value_name = "DIR", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -218,12 +229,14 @@ const BACKUP_FILES_TABLE: &str = "baitech_backup_files";
 /// paths): every `*.secret` and `*.key` file.
 fn secret_files(data_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     let mut out = Vec::new();
-    let entries = std::fs::read_dir(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let entries =
+        std::fs::read_dir(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         let is_secret = name.ends_with(".secret") || name.ends_with(".key");
         if is_secret && entry.file_type().is_ok_and(|t| t.is_file()) {
-            let bytes = std::fs::read(entry.path()).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            let bytes = std::fs::read(entry.path())
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
             out.push((name, bytes));
         }
     }
@@ -329,7 +342,8 @@ fn write_backup(config: &Config, src: &Connection, partial: &Path) -> Result<Vec
         .map_err(|e| format!("{}: {e}", partial.display()))?;
     let fail = |e: rusqlite::Error| format!("{}: {e}", partial.display());
     // A plain rollback-journal file: readable anywhere, even read-only.
-    dst.pragma_update(None, "journal_mode", "DELETE").map_err(fail)?;
+    dst.pragma_update(None, "journal_mode", "DELETE")
+        .map_err(fail)?;
     dst.execute_batch(&format!(
         "CREATE TABLE {BACKUP_FILES_TABLE} (name TEXT PRIMARY KEY, content BLOB NOT NULL)"
     ))
@@ -445,10 +459,14 @@ fn take_backup_files(path: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
         return Ok(Vec::new());
     }
     let files = conn
-        .prepare(&format!("SELECT name, content FROM {BACKUP_FILES_TABLE} ORDER BY name"))
+        .prepare(&format!(
+            "SELECT name, content FROM {BACKUP_FILES_TABLE} ORDER BY name"
+        ))
         .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?
-                .collect::<Result<Vec<_>, _>>()
+            s.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()
         })
         .map_err(fail)?;
     conn.execute_batch(&format!("DROP TABLE {BACKUP_FILES_TABLE}"))
@@ -456,7 +474,11 @@ fn take_backup_files(path: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     // Only plain names: a crafted backup must not write outside the data dir.
     Ok(files
         .into_iter()
-        .filter(|(n, _)| !n.contains('/') && !n.starts_with('.') && (n.ends_with(".secret") || n.ends_with(".key")))
+        .filter(|(n, _)| {
+            !n.contains('/')
+                && !n.starts_with('.')
+                && (n.ends_with(".secret") || n.ends_with(".key"))
+        })
         .collect())
 }
 

@@ -408,44 +408,182 @@ impl Config {
     /// created on disk (start-up and `baitech config` alike).
     pub fn validate(&self) -> Result<(), String> {
         let mut problems: Vec<(&str, String)> = Vec::new();
-        let mut need = |ok: bool, name: &'static str, expected: &str, value: &dyn std::fmt::Debug| {
-            if !ok {
-                problems.push((name, format!("expected {expected}, got {value:?}")));
-            }
-        };
-        need(is_listen_address(&self.listen), "listen", "IP:port or localhost:port, e.g. 127.0.0.1:5000", &self.listen);
-        need(self.public_url.is_empty() || is_http_url(&self.public_url), "public_url", "an http(s) URL such as https://api.example.com, or empty", &self.public_url);
-        need(is_http_url(&self.client_web_url), "client_web_url", "an http(s) URL such as https://app.example.com", &self.client_web_url);
-        need(is_http_url(&self.mpesa_base_url), "mpesa_base_url", "an http(s) URL", &self.mpesa_base_url);
-        need(is_http_url(&self.stripe_base_url), "stripe_base_url", "an http(s) URL", &self.stripe_base_url);
+        let mut need =
+            |ok: bool, name: &'static str, expected: &str, value: &dyn std::fmt::Debug| {
+                if !ok {
+                    problems.push((name, format!("expected {expected}, got {value:?}")));
+                }
+            };
         need(
-            self.cors_origin_list().iter().all(|o| o == "*" || is_http_url(o)),
+            is_listen_address(&self.listen),
+            "listen",
+            "IP:port or localhost:port, e.g. 127.0.0.1:5000",
+            &self.listen,
+        );
+        need(
+            self.public_url.is_empty() || is_http_url(&self.public_url),
+            "public_url",
+            "an http(s) URL such as https://api.example.com, or empty",
+            &self.public_url,
+        );
+        need(
+            is_http_url(&self.client_web_url),
+            "client_web_url",
+            "an http(s) URL such as https://app.example.com",
+            &self.client_web_url,
+        );
+        need(
+            is_http_url(&self.mpesa_base_url),
+            "mpesa_base_url",
+            "an http(s) URL",
+            &self.mpesa_base_url,
+        );
+        need(
+            is_http_url(&self.stripe_base_url),
+            "stripe_base_url",
+            "an http(s) URL",
+            &self.stripe_base_url,
+        );
+        need(
+            self.cors_origin_list()
+                .iter()
+                .all(|o| o == "*" || is_http_url(o)),
             "cors_origins",
             "comma-separated http(s) origins, or \"*\"",
             &self.cors_origins,
         );
-        need(self.jwt_secret.is_empty() || self.jwt_secret.len() >= 32, "jwt_secret", "at least 32 characters, or empty to generate one", &"(secret)");
-        need(self.access_token_ttl_secs > 0, "access_token_ttl_secs", "a number of seconds above 0", &self.access_token_ttl_secs);
-        need(self.refresh_token_ttl_secs > 0, "refresh_token_ttl_secs", "a number of seconds above 0", &self.refresh_token_ttl_secs);
-        need(self.rate_limit_global_per_min > 0, "rate_limit_global_per_min", "a number above 0 (turn limits off with rate_limits = \"off\")", &self.rate_limit_global_per_min);
-        need(self.rate_limit_auth_per_min > 0, "rate_limit_auth_per_min", "a number above 0", &self.rate_limit_auth_per_min);
-        need(self.account_failed_logins_per_15min > 0, "account_failed_logins_per_15min", "a number above 0", &self.account_failed_logins_per_15min);
-        need(self.body_limit_bytes >= 1024, "body_limit_bytes", "a number of bytes, 1024 or more", &self.body_limit_bytes);
-        need(self.smtp_port > 0, "smtp_port", "a port from 1 to 65535", &self.smtp_port);
-        need(self.smtp_from.parse::<lettre::message::Mailbox>().is_ok(), "smtp_from", "a mailbox such as \"BaiTech <no-reply@example.com>\"", &self.smtp_from);
-        need(self.job_workers >= 1, "job_workers", "1 or more", &self.job_workers);
-        need(self.db_pool_size >= 1, "db_pool_size", "1 or more", &self.db_pool_size);
-        need(self.argon2_memory_kib >= 8 * 1024, "argon2_memory_kib", "8192 KiB or more (OWASP: 19456)", &self.argon2_memory_kib);
-        need(self.argon2_iterations >= 1, "argon2_iterations", "1 or more", &self.argon2_iterations);
-        need((0.0..=100.0).contains(&self.platform_fee_percent), "platform_fee_percent", "a percentage from 0 to 100", &self.platform_fee_percent);
-        need(self.platform_fee_minimum.is_finite() && self.platform_fee_minimum >= 0.0, "platform_fee_minimum", "an amount, 0 or more", &self.platform_fee_minimum);
-        need(self.booking_cancellation_fee_percent <= 100, "booking_cancellation_fee_percent", "a percentage from 0 to 100", &self.booking_cancellation_fee_percent);
-        need((-720..=840).contains(&self.booking_utc_offset_mins), "booking_utc_offset_mins", "minutes east of UTC from -720 to 840", &self.booking_utc_offset_mins);
-        need((-720..=840).contains(&self.matching_utc_offset_mins), "matching_utc_offset_mins", "minutes east of UTC from -720 to 840", &self.matching_utc_offset_mins);
-        need(self.nearby_max_radius_km.is_finite() && self.nearby_max_radius_km > 0.0, "nearby_max_radius_km", "a distance in km above 0", &self.nearby_max_radius_km);
-        need(self.booking_horizon_days >= 1, "booking_horizon_days", "1 or more", &self.booking_horizon_days);
-        need(self.media_transform_max_px >= 1, "media_transform_max_px", "1 or more", &self.media_transform_max_px);
-        need(self.media_cache_memory_bytes <= self.media_cache_max_bytes, "media_cache_memory_bytes", "at most media_cache_max_bytes", &self.media_cache_memory_bytes);
+        need(
+            self.jwt_secret.is_empty() || self.jwt_secret.len() >= 32,
+            "jwt_secret",
+            "at least 32 characters, or empty to generate one",
+            &"(secret)",
+        );
+        need(
+            self.access_token_ttl_secs > 0,
+            "access_token_ttl_secs",
+            "a number of seconds above 0",
+            &self.access_token_ttl_secs,
+        );
+        need(
+            self.refresh_token_ttl_secs > 0,
+            "refresh_token_ttl_secs",
+            "a number of seconds above 0",
+            &self.refresh_token_ttl_secs,
+        );
+        need(
+            self.rate_limit_global_per_min > 0,
+            "rate_limit_global_per_min",
+            "a number above 0 (turn limits off with rate_limits = \"off\")",
+            &self.rate_limit_global_per_min,
+        );
+        need(
+            self.rate_limit_auth_per_min > 0,
+            "rate_limit_auth_per_min",
+            "a number above 0",
+            &self.rate_limit_auth_per_min,
+        );
+        need(
+            self.account_failed_logins_per_15min > 0,
+            "account_failed_logins_per_15min",
+            "a number above 0",
+            &self.account_failed_logins_per_15min,
+        );
+        need(
+            self.body_limit_bytes >= 1024,
+            "body_limit_bytes",
+            "a number of bytes, 1024 or more",
+            &self.body_limit_bytes,
+        );
+        need(
+            self.smtp_port > 0,
+            "smtp_port",
+            "a port from 1 to 65535",
+            &self.smtp_port,
+        );
+        need(
+            self.smtp_from.parse::<lettre::message::Mailbox>().is_ok(),
+            "smtp_from",
+            "a mailbox such as \"BaiTech <no-reply@example.com>\"",
+            &self.smtp_from,
+        );
+        need(
+            self.job_workers >= 1,
+            "job_workers",
+            "1 or more",
+            &self.job_workers,
+        );
+        need(
+            self.db_pool_size >= 1,
+            "db_pool_size",
+            "1 or more",
+            &self.db_pool_size,
+        );
+        need(
+            self.argon2_memory_kib >= 8 * 1024,
+            "argon2_memory_kib",
+            "8192 KiB or more (OWASP: 19456)",
+            &self.argon2_memory_kib,
+        );
+        need(
+            self.argon2_iterations >= 1,
+            "argon2_iterations",
+            "1 or more",
+            &self.argon2_iterations,
+        );
+        need(
+            (0.0..=100.0).contains(&self.platform_fee_percent),
+            "platform_fee_percent",
+            "a percentage from 0 to 100",
+            &self.platform_fee_percent,
+        );
+        need(
+            self.platform_fee_minimum.is_finite() && self.platform_fee_minimum >= 0.0,
+            "platform_fee_minimum",
+            "an amount, 0 or more",
+            &self.platform_fee_minimum,
+        );
+        need(
+            self.booking_cancellation_fee_percent <= 100,
+            "booking_cancellation_fee_percent",
+            "a percentage from 0 to 100",
+            &self.booking_cancellation_fee_percent,
+        );
+        need(
+            (-720..=840).contains(&self.booking_utc_offset_mins),
+            "booking_utc_offset_mins",
+            "minutes east of UTC from -720 to 840",
+            &self.booking_utc_offset_mins,
+        );
+        need(
+            (-720..=840).contains(&self.matching_utc_offset_mins),
+            "matching_utc_offset_mins",
+            "minutes east of UTC from -720 to 840",
+            &self.matching_utc_offset_mins,
+        );
+        need(
+            self.nearby_max_radius_km.is_finite() && self.nearby_max_radius_km > 0.0,
+            "nearby_max_radius_km",
+            "a distance in km above 0",
+            &self.nearby_max_radius_km,
+        );
+        need(
+            self.booking_horizon_days >= 1,
+            "booking_horizon_days",
+            "1 or more",
+            &self.booking_horizon_days,
+        );
+        need(
+            self.media_transform_max_px >= 1,
+            "media_transform_max_px",
+            "1 or more",
+            &self.media_transform_max_px,
+        );
+        need(
+            self.media_cache_memory_bytes <= self.media_cache_max_bytes,
+            "media_cache_memory_bytes",
+            "at most media_cache_max_bytes",
+            &self.media_cache_memory_bytes,
+        );
         if let Some(problem) = log_level_problem(&self.log_level) {
             problems.push(("log_level", format!("{problem}, got {:?}", self.log_level)));
         }
@@ -584,33 +722,93 @@ mod tests {
     fn every_wrong_value_is_refused_naming_the_setting_and_its_form() {
         // (variable, value, words the one-line error must contain)
         let cases: &[(&str, &str, &[&str])] = &[
-            ("BAITECH_RATE_LIMITS", "false", &["BAITECH_RATE_LIMITS", "on, off"]),
-            ("BAITECH_LOG_LEVEL", "warning", &["log_level", "warn", "\"warning\" is not one"]),
+            (
+                "BAITECH_RATE_LIMITS",
+                "false",
+                &["BAITECH_RATE_LIMITS", "on, off"],
+            ),
+            (
+                "BAITECH_LOG_LEVEL",
+                "warning",
+                &["log_level", "warn", "\"warning\" is not one"],
+            ),
             ("BAITECH_LOG_LEVEL", "baitech=loud", &["log_level"]),
             ("BAITECH_LOG_LEVEL", "=info", &["log_level"]),
-            ("BAITECH_LOG_FORMAT", "xml", &["BAITECH_LOG_FORMAT", "pretty, json"]),
-            ("BAITECH_SMTP_TLS", "ssl", &["BAITECH_SMTP_TLS", "starttls, tls, none"]),
-            ("BAITECH_PLATFORM_FEE_PERCENT", "250", &["platform_fee_percent", "0 to 100"]),
-            ("BAITECH_PLATFORM_FEE_PERCENT", "-5", &["platform_fee_percent", "0 to 100"]),
-            ("BAITECH_PLATFORM_FEE_PERCENT", "NaN", &["platform_fee_percent"]),
-            ("BAITECH_PLATFORM_FEE_MINIMUM", "-1", &["platform_fee_minimum"]),
-            ("BAITECH_BOOKING_CANCELLATION_FEE_PERCENT", "101", &["booking_cancellation_fee_percent"]),
+            (
+                "BAITECH_LOG_FORMAT",
+                "xml",
+                &["BAITECH_LOG_FORMAT", "pretty, json"],
+            ),
+            (
+                "BAITECH_SMTP_TLS",
+                "ssl",
+                &["BAITECH_SMTP_TLS", "starttls, tls, none"],
+            ),
+            (
+                "BAITECH_PLATFORM_FEE_PERCENT",
+                "250",
+                &["platform_fee_percent", "0 to 100"],
+            ),
+            (
+                "BAITECH_PLATFORM_FEE_PERCENT",
+                "-5",
+                &["platform_fee_percent", "0 to 100"],
+            ),
+            (
+                "BAITECH_PLATFORM_FEE_PERCENT",
+                "NaN",
+                &["platform_fee_percent"],
+            ),
+            (
+                "BAITECH_PLATFORM_FEE_MINIMUM",
+                "-1",
+                &["platform_fee_minimum"],
+            ),
+            (
+                "BAITECH_BOOKING_CANCELLATION_FEE_PERCENT",
+                "101",
+                &["booking_cancellation_fee_percent"],
+            ),
             ("BAITECH_LISTEN", "notaport", &["listen", "IP:port"]),
             ("BAITECH_LISTEN", "127.0.0.1:99999", &["listen"]),
-            ("BAITECH_PUBLIC_URL", "api.example.com", &["public_url", "http(s) URL"]),
+            (
+                "BAITECH_PUBLIC_URL",
+                "api.example.com",
+                &["public_url", "http(s) URL"],
+            ),
             ("BAITECH_CLIENT_WEB_URL", "ftp://x", &["client_web_url"]),
             ("BAITECH_MPESA_BASE_URL", "sandbox", &["mpesa_base_url"]),
             ("BAITECH_STRIPE_BASE_URL", "", &["stripe_base_url"]),
-            ("BAITECH_CORS_ORIGINS", "http://a.example,not a url", &["cors_origins"]),
-            ("BAITECH_MPESA_TRANSACTION_TYPE", "PayBill", &["CustomerPayBillOnline, CustomerBuyGoodsOnline"]),
+            (
+                "BAITECH_CORS_ORIGINS",
+                "http://a.example,not a url",
+                &["cors_origins"],
+            ),
+            (
+                "BAITECH_MPESA_TRANSACTION_TYPE",
+                "PayBill",
+                &["CustomerPayBillOnline, CustomerBuyGoodsOnline"],
+            ),
             ("BAITECH_MPESA_B2C_COMMAND", "Payment", &["BusinessPayment"]),
-            ("BAITECH_SMTP_PORT", "lots", &["BAITECH_SMTP_PORT", "whole number from 0 to 65535"]),
+            (
+                "BAITECH_SMTP_PORT",
+                "lots",
+                &["BAITECH_SMTP_PORT", "whole number from 0 to 65535"],
+            ),
             ("BAITECH_SMTP_PORT", "0", &["smtp_port"]),
             ("BAITECH_SMTP_FROM", "nobody", &["smtp_from"]),
-            ("BAITECH_TRUST_PROXY", "yes", &["BAITECH_TRUST_PROXY", "true or false"]),
+            (
+                "BAITECH_TRUST_PROXY",
+                "yes",
+                &["BAITECH_TRUST_PROXY", "true or false"],
+            ),
             ("BAITECH_JOB_WORKERS", "0", &["job_workers"]),
             ("BAITECH_JWT_SECRET", "short", &["jwt_secret", "32"]),
-            ("BAITECH_BOOKING_UTC_OFFSET_MINS", "100000", &["booking_utc_offset_mins"]),
+            (
+                "BAITECH_BOOKING_UTC_OFFSET_MINS",
+                "100000",
+                &["booking_utc_offset_mins"],
+            ),
             ("BAITECH_ARGON2_MEMORY_KIB", "16", &["argon2_memory_kib"]),
         ];
         for (name, value, words) in cases {
@@ -666,17 +864,31 @@ mod tests {
         let file = dir.path().join("saved.toml");
         std::fs::write(&file, &text).unwrap();
         let back = Config::load_with(&Flags::default(), Some(&file), &|_| None).unwrap();
-        assert_eq!(back.jwt_secret, "", "a secret is never read back from a placeholder");
+        assert_eq!(
+            back.jwt_secret, "",
+            "a secret is never read back from a placeholder"
+        );
         assert_eq!(back.platform_fee_percent, 7.5);
         assert_eq!(back.smtp_tls, SmtpTls::None);
         assert_eq!(back.data_dir, dir.path());
-        assert_eq!(back.to_toml().replace("# jwt_secret = (set; not shown)", "jwt_secret = \"\""), text.replace("# jwt_secret = (set; not shown)", "jwt_secret = \"\""));
+        assert_eq!(
+            back.to_toml()
+                .replace("# jwt_secret = (set; not shown)", "jwt_secret = \"\""),
+            text.replace("# jwt_secret = (set; not shown)", "jwt_secret = \"\"")
+        );
     }
 
     #[test]
     fn unknown_baitech_variables_are_listed() {
-        let names = ["BAITECH_LISTEN", "BAITECH_LISTN", "BAITECH_CONFIG", "PATH", "BAITECH_DATA_DIR", "BAITECH_CHROMIUM"]
-            .map(String::from);
+        let names = [
+            "BAITECH_LISTEN",
+            "BAITECH_LISTN",
+            "BAITECH_CONFIG",
+            "PATH",
+            "BAITECH_DATA_DIR",
+            "BAITECH_CHROMIUM",
+        ]
+        .map(String::from);
         assert_eq!(unknown_env_vars(names), vec!["BAITECH_LISTN".to_string()]);
     }
 

@@ -112,6 +112,7 @@ impl IntoResponse for ApiError {
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
+        crate::db::health::note(&e);
         ApiError::Internal(format!("sqlite: {e}"))
     }
 }

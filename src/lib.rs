@@ -54,6 +54,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     let started = Instant::now();
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    db::health::preflight(&config.data_dir)?;
     let db = Db::open(&config.data_dir.join("baitech.db"), config.db_pool_size)?;
     let secret = jwt_secret(&config)?;
     let geo = db
@@ -224,6 +225,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             middleware::security_headers,
         ))
+        .layer(axum::middleware::from_fn(middleware::access_log))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -10,8 +10,8 @@ use tracing_subscriber::EnvFilter;
 /// `warn`, colour only on a terminal (never escape codes in a log file).
 fn init_logging(config: &Config) {
     use std::io::IsTerminal;
-    let filter =
-        EnvFilter::try_new(log_filter(&config.log_level)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(log_filter(&config.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

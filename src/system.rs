@@ -30,11 +30,16 @@ async fn root() -> Json<Value> {
     }))
 }
 
-/// Liveness and database reachability.
+/// Liveness and whether the database answers correctly (503 when it is
+/// corrupt, unreadable or not writable).
 #[utoipa::path(get, path = "/health", tag = "system",
     responses((status = 200, body = crate::openapi::schemas::Health), (status = 503, body = crate::openapi::schemas::Health)))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let ok = state.db.is_healthy().await;
+    let checked = state.db.check_health().await;
+    if let Err(why) = &checked {
+        tracing::error!(problem = %why, "health check failed");
+    }
+    let ok = checked.is_ok();
     let status = if ok {
         StatusCode::OK
     } else {

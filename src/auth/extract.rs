@@ -144,6 +144,12 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Account>
             "Session revoked. Please login again.".into(),
         ));
     }
+    if let Some(caller) = parts
+        .extensions
+        .get::<crate::http::middleware::AccessCaller>()
+    {
+        caller.set(&account.id);
+    }
     Ok(Some(account))
 }
 

@@ -8,12 +8,13 @@
 //! tokio's blocking threads, never on the async executor.
 
 pub mod cache;
+pub mod health;
 pub mod lock;
 mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
@@ -49,6 +50,10 @@ pub struct Db {
     /// Bumped after every commit of this process: a value read before a
     /// query and still current later means nothing was written in between.
     generation: Arc<std::sync::atomic::AtomicU64>,
+    /// The database file, named in errors and probed by [`Db::check_health`].
+    path: Arc<PathBuf>,
+    /// The last storage fault a query of this database hit (see [`health`]).
+    fault: Arc<Mutex<Option<health::Fault>>>,
 }
 
 /// The writer thread and the queue into it; dropping the last handle
@@ -75,14 +80,15 @@ impl Db {
     /// Opens (creating if needed) the database at `path`, applies pending
     /// migrations on the writer, then hands out the read pool.
     pub fn open(path: &Path, pool_size: u32) -> Result<Db, String> {
-        let mut writer = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        let mut writer = Connection::open(path).map_err(|e| named(&e))?;
         writer
             .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| e.to_string())?;
-        configure(&writer).map_err(|e| e.to_string())?;
+            .map_err(|e| named(&e))?;
+        configure(&writer).map_err(|e| named(&e))?;
         embedded::migrations::runner()
             .run(&mut writer)
-            .map_err(|e| format!("migrations: {e}"))?;
+            .map_err(|e| named(&format!("migrations: {e}")))?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(
                 OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -97,9 +103,11 @@ impl Db {
             .map_err(|e| format!("pool: {e}"))?;
         let committed = Arc::new(Notify::new());
         let generation = Arc::<std::sync::atomic::AtomicU64>::default();
+        let fault = Arc::<Mutex<Option<health::Fault>>>::default();
         let shared = writer::Shared {
             committed: committed.clone(),
             generation: generation.clone(),
+            fault: fault.clone(),
         };
         let (jobs, queue) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -115,6 +123,8 @@ impl Db {
             }),
             committed,
             generation,
+            path: Arc::new(path.to_path_buf()),
+            fault,
         })
     }
 
@@ -171,7 +181,16 @@ impl Db {
     /// [`Db::read`] for code that is already on a blocking thread (CLI, workers).
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
         let conn = self.pool.get()?;
-        f(&conn)
+        health::take();
+        let result = f(&conn);
+        if let Some(fault) = health::take() {
+            self.record_fault(fault);
+        }
+        result
+    }
+
+    fn record_fault(&self, fault: health::Fault) {
+        record(&self.fault, Some(fault));
     }
 
     /// [`Db::write`] for code that is already on a blocking thread (CLI,
@@ -191,9 +210,17 @@ impl Db {
             let mut lent = writer::Lent::borrow(|job| self.submit(job))?;
             let conn = lent.conn();
             let before = conn.total_changes();
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
+            health::take();
+            let done = (|| {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok::<_, ApiError>(value)
+            })();
+            let fault = health::take();
+            record(&self.fault, fault.clone());
+            let value = done?;
             let changed = conn.total_changes() != before;
             if changed {
                 self.generation
@@ -244,11 +271,58 @@ impl Db {
         (s.connections - s.idle_connections, s.idle_connections)
     }
 
-    /// Whether the database answers a trivial query.
-    pub async fn is_healthy(&self) -> bool {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+    /// Whether the database answers correctly: no lasting storage fault
+    /// seen by a query (nor a passing one since the last good commit), every
+    /// table readable from disk, the file writable. `Err` says why.
+    pub async fn check_health(&self) -> Result<(), String> {
+        if let Some(fault) = self.fault.lock().map(|f| f.clone()).unwrap_or(None) {
+            return Err(format!("{}: {}", self.path.display(), fault.message));
+        }
+        let path = self.path.clone();
+        let probed = tokio::task::spawn_blocking(move || health::probe(&path))
             .await
-            .is_ok()
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = &probed {
+            if e.contains("malformed") || e.contains("not a database") {
+                self.record_fault(health::Fault {
+                    message: e.clone(),
+                    lasting: true,
+                });
+            }
+        }
+        probed
+    }
+
+    /// Whether [`Db::check_health`] finds nothing wrong.
+    pub async fn is_healthy(&self) -> bool {
+        self.check_health().await.is_ok()
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Keeps the health verdict of the last query: a fault replaces a passing
+/// one; a query without fault clears a passing fault (the disk has room
+/// again) but never a lasting one (corruption stays until restart).
+pub(crate) fn record(slot: &Mutex<Option<health::Fault>>, seen: Option<health::Fault>) {
+    let Ok(mut slot) = slot.lock() else { return };
+    match seen {
+        Some(fault) => {
+            if !slot.as_ref().is_some_and(|f| f.lasting) {
+                if fault.lasting || slot.is_none() {
+                    tracing::error!(fault = %fault.message, "database storage fault");
+                }
+                *slot = Some(fault);
+            }
+        }
+        None => {
+            if slot.as_ref().is_some_and(|f| !f.lasting) {
+                *slot = None;
+            }
+        }
     }
 }
 

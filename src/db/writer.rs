@@ -152,6 +152,8 @@ impl Drop for Lent {
 pub struct Shared {
     pub committed: Arc<Notify>,
     pub generation: Arc<AtomicU64>,
+    /// Where storage faults this thread's queries hit are kept (see `health`).
+    pub fault: Arc<std::sync::Mutex<Option<super::health::Fault>>>,
 }
 
 /// The writer thread's loop; returns when every sender is gone.
@@ -183,7 +185,10 @@ pub fn run(mut conn: Connection, jobs: Receiver<Job>, shared: Shared) {
             Job::Tx(f) => f,
         };
         let before = conn.total_changes();
+        super::health::take();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            super::health::note(&e);
+            super::record(&shared.fault, super::health::take());
             let why = format!("sqlite: {e}");
             let _ = first(Err(&why));
             continue;
@@ -215,6 +220,7 @@ pub fn run(mut conn: Connection, jobs: Receiver<Job>, shared: Shared) {
             match conn.execute_batch("COMMIT") {
                 Ok(()) => Ok(()),
                 Err(e) => {
+                    super::health::note(&e);
                     if !conn.is_autocommit() {
                         let _ = conn.execute_batch("ROLLBACK");
                     }
@@ -222,6 +228,7 @@ pub fn run(mut conn: Connection, jobs: Receiver<Job>, shared: Shared) {
                 }
             }
         };
+        super::record(&shared.fault, super::health::take());
         let changed = committed.is_ok() && conn.total_changes() != before;
         if changed {
             shared.generation.fetch_add(1, Ordering::Release);

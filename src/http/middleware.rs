@@ -109,6 +109,50 @@ pub async fn global_rate_limit(
     next.run(req).await
 }
 
+/// Who made the request, filled in by authentication once it knows, for
+/// the access line written when the response leaves.
+#[derive(Debug, Clone, Default)]
+pub struct AccessCaller(std::sync::Arc<std::sync::OnceLock<String>>);
+
+impl AccessCaller {
+    /// Records the signed-in account (the first one wins).
+    pub fn set(&self, user_id: &str) {
+        let _ = self.0.set(user_id.to_string());
+    }
+}
+
+/// One `info` line per request (target `baitech::access`): method, route
+/// template, status, latency, request id and the signed-in user's id.
+pub async fn access_log(mut req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let caller = AccessCaller::default();
+    req.extensions_mut().insert(caller.clone());
+    let res = next.run(req).await;
+    tracing::info!(
+        target: "baitech::access",
+        method = %method,
+        route = %route,
+        status = res.status().as_u16(),
+        latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+        request_id = %request_id,
+        user_id = %caller.0.get().map(String::as_str).unwrap_or("-"),
+        "request"
+    );
+    res
+}
+
 /// Counts requests and their latency by route template and status.
 pub async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req

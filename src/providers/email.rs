@@ -91,8 +91,10 @@ pub async fn send(state: AppState, job: Job) -> Result<(), String> {
         crate::config::SmtpTls::None => {
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.smtp_host)
         }
-        crate::config::SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host)
-            .map_err(|e| e.to_string())?,
+        crate::config::SmtpTls::Starttls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host)
+                .map_err(|e| e.to_string())?
+        }
     };
     let mut builder = builder
         .port(c.smtp_port)

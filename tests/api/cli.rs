@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::smtp::FakeSmtp;
 use serde_json::json;
 
-fn baitech(data_dir: &Path) -> Command {
+pub(crate) fn baitech(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_baitech"));
     cmd.env("BAITECH_DATA_DIR", data_dir)
         .env("BAITECH_LOG_LEVEL", "warn")
@@ -18,11 +18,11 @@ fn baitech(data_dir: &Path) -> Command {
     cmd
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run baitech")
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -30,7 +30,7 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -38,9 +38,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Running {
-    child: Child,
-    base: String,
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Drop for Running {
@@ -50,14 +50,23 @@ impl Drop for Running {
     }
 }
 
-async fn start(data_dir: &Path, env: &[(&str, String)]) -> Running {
+pub(crate) async fn start(data_dir: &Path, env: &[(&str, String)]) -> Running {
+    start_with_stderr(data_dir, env, Stdio::null()).await
+}
+
+/// [`start`], with the server's stderr (its log) sent to `stderr`.
+pub(crate) async fn start_with_stderr(
+    data_dir: &Path,
+    env: &[(&str, String)],
+    stderr: Stdio,
+) -> Running {
     let port = free_port();
     let mut cmd = baitech(data_dir);
     cmd.arg("serve")
         .env("BAITECH_LISTEN", format!("127.0.0.1:{port}"))
         .env("BAITECH_RATE_LIMITS", "off")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -106,7 +115,11 @@ fn config_prints_effective_settings_with_secrets_masked() {
         "env beats file"
     );
     assert!(t.contains("log_format = \"json\""), "flag");
-    assert!(t.contains("jwt_secret = \"********\""));
+    assert!(t.contains("# jwt_secret = (set; not shown)"), "{t}");
+    assert!(
+        !t.contains("********"),
+        "no placeholder that reads back as a secret"
+    );
     assert!(!t.contains("a-very-secret-value"));
     assert!(t.contains("# Address and port the HTTP server listens on."));
 }
@@ -114,6 +127,8 @@ fn config_prints_effective_settings_with_secrets_masked() {
 #[test]
 fn user_create_list_set_role_then_check_backup_and_restore() {
     let dir = tempfile::tempdir().unwrap();
+    let out = run(baitech(dir.path()).arg("migrate"));
+    assert!(out.status.success(), "{}", text(&out));
     let mut create = baitech(dir.path())
         .args([
             "user",
