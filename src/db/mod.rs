@@ -54,7 +54,13 @@ pub struct Db {
     path: Arc<PathBuf>,
     /// The last storage fault a query of this database hit (see [`health`]).
     fault: Arc<Mutex<Option<health::Fault>>>,
+    /// The last probe's time and verdict, reused for [`PROBE_EVERY`].
+    probed: Arc<Mutex<Option<(std::time::Instant, Result<(), String>)>>>,
 }
+
+/// How long a probe's verdict is reused: `/health` polled in a loop (load
+/// balancers, benchmarks) costs one fresh connection per interval, not per call.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The writer thread and the queue into it; dropping the last handle
 /// closes the queue and waits for the thread to close the connection.
@@ -125,6 +131,7 @@ impl Db {
             generation,
             path: Arc::new(path.to_path_buf()),
             fault,
+            probed: Arc::default(),
         })
     }
 
@@ -278,10 +285,21 @@ impl Db {
         if let Some(fault) = self.fault.lock().map(|f| f.clone()).unwrap_or(None) {
             return Err(format!("{}: {}", self.path.display(), fault.message));
         }
+        let recent = self.probed.lock().ok().and_then(|p| {
+            p.as_ref()
+                .filter(|(at, _)| at.elapsed() < PROBE_EVERY)
+                .map(|(_, verdict)| verdict.clone())
+        });
+        if let Some(verdict) = recent {
+            return verdict;
+        }
         let path = self.path.clone();
         let probed = tokio::task::spawn_blocking(move || health::probe(&path))
             .await
             .map_err(|e| e.to_string())?;
+        if let Ok(mut slot) = self.probed.lock() {
+            *slot = Some((std::time::Instant::now(), probed.clone()));
+        }
         if let Err(e) = &probed {
             if e.contains("malformed") || e.contains("not a database") {
                 self.record_fault(health::Fault {
