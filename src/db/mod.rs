@@ -55,8 +55,11 @@ pub struct Db {
     /// The last storage fault a query of this database hit (see [`health`]).
     fault: Arc<Mutex<Option<health::Fault>>>,
     /// The last probe's time and verdict, reused for [`PROBE_EVERY`].
-    probed: Arc<Mutex<Option<(std::time::Instant, Result<(), String>)>>>,
+    probed: Arc<Mutex<Option<Probed>>>,
 }
+
+/// When the health probe ran and what it found.
+type Probed = (std::time::Instant, Result<(), String>);
 
 /// How long a probe's verdict is reused: `/health` polled in a loop (load
 /// balancers, benchmarks) costs one fresh connection per interval, not per call.
