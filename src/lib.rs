@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod matching;
 pub mod media;
 pub mod metrics;
+pub mod money;
 pub mod openapi;
 pub mod payments;
 pub mod providers;
@@ -67,6 +68,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     jobs.register(media::SWEEP_JOB, media::sweep_job);
     let media = Arc::new(media::Media::open(&config)?);
     media::schedule_sweep_for_leftovers(&media, &db)?;
+    media::load_private_documents(&media, &db)?;
     jobs.register(matching::PURGE_JOB, matching::purge_job);
     events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
     db.write_blocking(matching::schedule_purge)

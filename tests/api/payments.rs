@@ -581,11 +581,13 @@ async fn offline_without_credentials_payments_go_to_the_outbox_and_stay_pending(
         .join(format!("mpesa-stkpush-{id}.json"));
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(written["body"]["Amount"], 2000);
+    let other = booking_row(&s, &customer.id, Some(&technician.id), "accepted", 2000).await;
     let res = s
         .post(
             "/api/v1/transactions",
             Some(&customer.token),
-            json!({"booking": booking, "amount": 20.5, "gateway": "stripe"}),
+            // Another booking: this one's 2000 is already pending.
+            json!({"booking": other, "amount": 20.5, "gateway": "stripe"}),
         )
         .await
         .expect(201);
@@ -801,6 +803,8 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
         .unwrap();
     let mut later = body.clone();
     later["amount"] = json!(10);
+    // On another booking: this one is paid in full.
+    later["booking"] = json!(w.booking("accepted", 5000).await);
     let fresh = w
         .post_with(
             "/api/v1/transactions",

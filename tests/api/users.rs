@@ -558,10 +558,17 @@ async fn mass_assignment_never_changes_privileged_fields() {
     assert!(s.state.geo.get(&owner.id).is_none());
     assert_eq!(events_of(&s, "user.status_changed", &owner.id).await, 1);
     assert_eq!(events_of(&s, "user.role_changed", &owner.id).await, 1);
-    // The suspended account is refused at once.
+    // The suspended account is signed out at once, and cannot sign in again.
     s.get("/api/v1/auth/me", Some(&owner.token))
         .await
-        .expect(403);
+        .expect(401);
+    s.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refreshToken": owner.refresh}),
+    )
+    .await
+    .expect(401);
     let own = s
         .put(
             &format!("/api/v1/users/{}", admin.id),
@@ -1024,6 +1031,8 @@ async fn the_index_follows_every_committed_change() {
     assert!(found(
         &s.get(&near("&available=false"), None).await.expect(200)
     ));
+    // The suspension signed the technician out: sign in again.
+    let tech = s.login(&tech.email, &tech.password, "technician").await;
     s.put(&me, Some(&tech.token), json!({"location": null}))
         .await
         .expect(200);
@@ -1708,7 +1717,7 @@ async fn kyc_is_submitted_by_the_technician_and_decided_by_an_admin() {
         .await
         .unwrap()
         .unwrap()
-        .is_bookable();
+        .is_bookable(true);
     assert!(bookable);
     assert_eq!(events_of(&s, "user.kyc_reviewed", &tech.id).await, 2);
     assert_eq!(events_of(&s, "user.kyc_submitted", &tech.id).await, 2);
@@ -2022,6 +2031,7 @@ async fn a_search_index_can_hand_the_list_its_ranked_candidates() {
         text: None,
         kyc_status: None,
         sort: None,
+        hide_staff: false,
     };
     let run = move |filter: ListFilter, ranked: Vec<String>| {
         let db = s.state.db.clone();
