@@ -366,9 +366,18 @@ fn user(config: &Config, cmd: &UserCommand) -> Result<(), String> {
                         rusqlite::params![email, role.as_str(), crate::ids::now_ms()],
                     )?;
                     if n == 1 {
-                        let id: String = tx.query_row("SELECT id FROM users WHERE email = ?1", [&email], |r| r.get(0))?;
+                        let id: String =
+                            tx.query_row("SELECT id FROM users WHERE email = ?1", [&email], |r| {
+                                r.get(0)
+                            })?;
                         crate::auth::sessions::sign_out_everywhere(tx, &id)?;
-                        crate::events::emit(tx, "user.role_changed", Some(&id), None, &serde_json::json!({"role": role.as_str()}))?;
+                        crate::events::emit(
+                            tx,
+                            "user.role_changed",
+                            Some(&id),
+                            None,
+                            &serde_json::json!({"role": role.as_str()}),
+                        )?;
                     }
                     Ok(n)
                 })

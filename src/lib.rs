@@ -28,7 +28,6 @@ pub mod state;
 pub mod system;
 pub mod users;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -270,11 +269,10 @@ pub async fn serve(
             }
         }
     }));
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = http::server::ConnLimits::of(&state.config);
+    let app = app(state);
     release_start_up_memory();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = http::server::serve(listener, app, limits, shutdown).await;
     let _ = stop_tx.send(true);
     for task in background {
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;

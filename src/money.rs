@@ -71,7 +71,11 @@ pub fn parse_decimal(text: &str) -> Result<i64, MoneyError> {
     if int.len() > 12 {
         return Err(MoneyError::TooLarge);
     }
-    let whole: i64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| MoneyError::NotANumber)? };
+    let whole: i64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| MoneyError::NotANumber)?
+    };
     let cents: i64 = match frac.len() {
         0 => 0,
         1 => frac.parse::<i64>().map_err(|_| MoneyError::NotANumber)? * 10,

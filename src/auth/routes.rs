@@ -71,8 +71,7 @@ fn issue_tokens(
     a: &Account,
     c: &Client,
 ) -> ApiResult<(String, String)> {
-    let (family, refresh) =
-        sessions::start(conn, &a.id, state.config.refresh_token_ttl_secs, c)?;
+    let (family, refresh) = sessions::start(conn, &a.id, state.config.refresh_token_ttl_secs, c)?;
     let access = state.jwt.sign_session(
         &a.id,
         tokens::ACCESS,

@@ -976,7 +976,12 @@ async fn create_booking(
         .db
         .write(move |tx| {
             let technician = match &new.technician_id {
-                Some(t) => Some(bookable_technician(tx, t, &new.service_category, require_kyc)?),
+                Some(t) => Some(bookable_technician(
+                    tx,
+                    t,
+                    &new.service_category,
+                    require_kyc,
+                )?),
                 None => None,
             };
             let media =

@@ -1490,7 +1490,12 @@ mod tests {
         assert!((w.0.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         // Not summing to 100: each becomes round(w / sum × 100), as the wire.
         let all = |v: f64| -> Value {
-            Value::Object(FACTORS.iter().map(|f| (f.key().to_string(), json!(v))).collect())
+            Value::Object(
+                FACTORS
+                    .iter()
+                    .map(|f| (f.key().to_string(), json!(v)))
+                    .collect(),
+            )
         };
         let w = Weights::parse_custom(&all(50.0), &base).unwrap();
         assert!((w.get(Factor::Rating) - 1.0 / 9.0).abs() < 1e-12);

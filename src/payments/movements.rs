@@ -169,9 +169,12 @@ pub fn create_payment(
                 // Checked and recorded in the same write (one writer): two
                 // concurrent retries cannot both pass.
                 let paid = crate::payments::store::committed_for_booking(conn, booking_id)?;
-                if let Some(refusal) =
-                    crate::payments::model::overpayment(b.total_minor, paid, req.amount, &b.currency)
-                {
+                if let Some(refusal) = crate::payments::model::overpayment(
+                    b.total_minor,
+                    paid,
+                    req.amount,
+                    &b.currency,
+                ) {
                     return Err(ApiError::Conflict(refusal));
                 }
             }

@@ -1155,30 +1155,33 @@ async fn review_kyc(
     let after = refresh_index(&state, &id);
     let (status, doc) = state
         .db
-        .write_then(move |tx| {
-            let status = store::review_kyc(tx, &id, &decision, &admin, now_ms())?;
-            let reason = match &decision {
-                model::KycDecision::Reject { reason } => Some(reason.clone()),
-                model::KycDecision::Approve => None,
-            };
-            emit(
-                tx,
-                "user.kyc_reviewed",
-                Some(&id),
-                Some(&admin),
-                &json!({"userId": id, "status": status, "reason": reason}),
-            )?;
-            emit(
-                tx,
-                "user.updated",
-                Some(&id),
-                Some(&admin),
-                &json!({"userId": id, "changed": ["kyc"]}),
-            )?;
-            let doc = user_document(tx, &id, Viewer::Admin)?
-                .ok_or_else(|| ApiError::not_found("User"))?;
-            Ok((status, doc))
-        }, after)
+        .write_then(
+            move |tx| {
+                let status = store::review_kyc(tx, &id, &decision, &admin, now_ms())?;
+                let reason = match &decision {
+                    model::KycDecision::Reject { reason } => Some(reason.clone()),
+                    model::KycDecision::Approve => None,
+                };
+                emit(
+                    tx,
+                    "user.kyc_reviewed",
+                    Some(&id),
+                    Some(&admin),
+                    &json!({"userId": id, "status": status, "reason": reason}),
+                )?;
+                emit(
+                    tx,
+                    "user.updated",
+                    Some(&id),
+                    Some(&admin),
+                    &json!({"userId": id, "changed": ["kyc"]}),
+                )?;
+                let doc = user_document(tx, &id, Viewer::Admin)?
+                    .ok_or_else(|| ApiError::not_found("User"))?;
+                Ok((status, doc))
+            },
+            after,
+        )
         .await?;
     let message = if status == "approved" {
         "KYC approved"

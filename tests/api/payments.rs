@@ -2571,3 +2571,66 @@ fn ledger_check_reports_each_kind_of_violation() {
     assert!(report.totals.contains(&("KES".to_string(), 1)));
     assert!(report.summary().ends_with("ledger: VIOLATED"));
 }
+
+/// Issue 13: a retry without an Idempotency-Key charged the customer again
+/// (1000 held three times for a booking of 1000). What is held or pending
+/// for a booking never exceeds its total, also under concurrent requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_is_never_charged_beyond_its_total() {
+    let s = TestServer::start().await;
+    let customer = s.register("customer").await;
+    let technician = s.register("technician").await;
+    let booking = booking_row(&s, &customer.id, Some(&technician.id), "accepted", 1000).await;
+    let pay = |amount: Value| json!({"booking": booking, "amount": amount, "gateway": "mpesa"});
+    // (amount, expected status, message fragment)
+    let steps = [
+        (json!(400), 201, ""),
+        (
+            json!(700),
+            409,
+            "KES 400 of this booking's KES 1000 is already paid or pending",
+        ),
+        (json!(600), 201, ""),
+        (json!(1000), 409, "This booking is already paid"),
+        (json!(1), 409, "already paid"),
+    ];
+    for (amount, status, message) in steps {
+        let res = s
+            .post(
+                "/api/v1/transactions",
+                Some(&customer.token),
+                pay(amount.clone()),
+            )
+            .await
+            .expect(status);
+        assert!(
+            res["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(message),
+            "{amount}: {res}"
+        );
+    }
+    let b = booking.clone();
+    let total: i64 = s
+        .query(move |c| {
+            c.query_row(
+                "SELECT SUM(gross_minor) FROM transactions WHERE booking_id = ?1",
+                [&b],
+                |r| r.get(0),
+            )
+        })
+        .await;
+    assert_eq!(total, 100_000);
+
+    // Eight clients at once for another booking: exactly one is charged.
+    let other = booking_row(&s, &customer.id, Some(&technician.id), "accepted", 1000).await;
+    let body = json!({"booking": other, "amount": 1000, "gateway": "mpesa"});
+    let answers = join_all(
+        (0..8).map(|_| s.post("/api/v1/transactions", Some(&customer.token), body.clone())),
+    )
+    .await;
+    let mut statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+}
