@@ -125,10 +125,10 @@ impl Weights {
     /// `base` (keys not sent keep their current value, as the original's
     /// shallow merge did). Unknown keys are dropped, as the wire does;
     /// every factor's value must be a number from 0 to 100 (a 400 naming
-    /// it otherwise). Sent on the original's percent scale (any value over
-    /// 1) or as fractions; either way the weights are normalised as the
-    /// wire does (each becomes `round(w / sum × 100)` percent), then kept
-    /// as fractions summing exactly to 1.
+    /// it otherwise). Sent on the original's percent scale (any value
+    /// above one) or as fractions; either way the weights are normalised
+    /// as the wire does (each becomes `round(w / sum × 100)` percent), then
+    /// kept as fractions summing exactly to 1.
     pub fn parse_custom(body: &Value, base: &Weights) -> Result<Weights, Vec<FieldError>> {
         let field = |k: &str, m: &str| FieldError {
             field: if k.is_empty() {
