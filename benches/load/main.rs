@@ -7,6 +7,7 @@
 
 mod bookings;
 mod core;
+mod hardening;
 mod matching;
 mod media;
 mod payments;
@@ -217,5 +218,6 @@ fn main() {
         media::run().await;
         matching::run().await;
         search::run().await;
+        hardening::run().await;
     });
 }
