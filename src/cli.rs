@@ -594,12 +594,22 @@ fn user(config: &Config, cmd: &UserCommand) -> Result<(), String> {
             let changed = db
                 .write_blocking(|tx| {
                     let n = tx.execute(
-                        "UPDATE users SET role = ?2, token_version = token_version + 1, updated_at = ?3 WHERE email = ?1",
+                        "UPDATE users SET role = ?2, updated_at = ?3 WHERE email = ?1",
                         rusqlite::params![email, role.as_str(), crate::ids::now_ms()],
                     )?;
                     if n == 1 {
-                        let id: String = tx.query_row("SELECT id FROM users WHERE email = ?1", [&email], |r| r.get(0))?;
-                        crate::events::emit(tx, "user.role_changed", Some(&id), None, &serde_json::json!({"role": role.as_str()}))?;
+                        let id: String =
+                            tx.query_row("SELECT id FROM users WHERE email = ?1", [&email], |r| {
+                                r.get(0)
+                            })?;
+                        crate::auth::sessions::sign_out_everywhere(tx, &id)?;
+                        crate::events::emit(
+                            tx,
+                            "user.role_changed",
+                            Some(&id),
+                            None,
+                            &serde_json::json!({"role": role.as_str()}),
+                        )?;
                     }
                     Ok(n)
                 })

@@ -174,8 +174,8 @@ settings! {
     cors_origins: String = "http://localhost:3000,http://localhost:3001,http://localhost:5000,http://localhost:5173,http://localhost:5174,http://127.0.0.1:3000,http://127.0.0.1:5000,http://127.0.0.1:5173";
     /// HS256 secret for access tokens; generated and kept in the data dir when empty.
     jwt_secret: String = "", secret;
-    /// Lifetime of an access token, in seconds.
-    access_token_ttl_secs: u64 = 900u64;
+    /// Lifetime of an access token, in seconds (7 days, as the original's JWT_EXPIRE: its clients never refresh). Every sign-out revokes access tokens at once.
+    access_token_ttl_secs: u64 = 604_800u64;
     /// Lifetime of a refresh token, in seconds.
     refresh_token_ttl_secs: u64 = 2_592_000u64;
     /// "on" or "off": per-IP rate limits (per-account limits on login, 2FA and reset stay on).
@@ -296,6 +296,16 @@ settings! {
     matching_profile_cache_secs: u64 = 30u64;
     /// Offset of the marketplace's local time from UTC in minutes (weekly schedules, scheduledDate + scheduledTime); 180 = Nairobi.
     matching_utc_offset_mins: i64 = 180i64;
+    /// Only technicians whose KYC an admin approved are matched and bookable (off: everyone active is, as the original; documents carry `kyc.verified` either way).
+    require_technician_kyc: bool = false;
+    /// Bearer token that `/metrics` requires; when empty, `/metrics` answers only callers on loopback.
+    metrics_token: String = "", secret;
+    /// Seconds a client has to send a request's headers before the connection is closed.
+    http_header_timeout_secs: u64 = 10u64;
+    /// Seconds a kept-alive connection may sit idle between requests before it is closed.
+    http_idle_timeout_secs: u64 = 60u64;
+    /// Most client connections served at once; further ones wait in the kernel's backlog.
+    http_max_connections: u32 = 1024u32;
 }
 
 fn env_value<T>(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<T>, String>

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod matching;
 pub mod media;
 pub mod metrics;
+pub mod money;
 pub mod openapi;
 pub mod payments;
 pub mod providers;
@@ -27,7 +28,6 @@ pub mod state;
 pub mod system;
 pub mod users;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     jobs.register(media::SWEEP_JOB, media::sweep_job);
     let media = Arc::new(media::Media::open(&config)?);
     media::schedule_sweep_for_leftovers(&media, &db)?;
+    media::load_private_documents(&media, &db)?;
     jobs.register(matching::PURGE_JOB, matching::purge_job);
     events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
     db.write_blocking(matching::schedule_purge)
@@ -270,11 +271,10 @@ pub async fn serve(
             }
         }
     }));
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = http::server::ConnLimits::of(&state.config);
+    let app = app(state);
     release_start_up_memory();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = http::server::serve(listener, app, limits, shutdown).await;
     let _ = stop_tx.send(true);
     for task in background {
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;

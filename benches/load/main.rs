@@ -8,6 +8,7 @@
 mod backup;
 mod bookings;
 mod core;
+mod hardening;
 mod matching;
 mod media;
 mod payments;
@@ -219,5 +220,6 @@ fn main() {
         matching::run().await;
         search::run().await;
         backup::run().await;
+        hardening::run().await;
     });
 }

@@ -234,6 +234,7 @@ fn engine_cost(dir: &std::path::Path) -> (f64, f64, usize) {
         max_rate_minor: None,
         min_years_experience: 0,
         utc_offset_mins: 180,
+        require_kyc: false,
     };
     let blocked = std::collections::HashSet::new();
     let none = History::default();

@@ -102,8 +102,12 @@ impl CurrentUser {
 
 /// The bearer token of a request, if the header is `Bearer <token>`.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts
-        .headers
+    bearer_in(&parts.headers)
+}
+
+/// [`bearer`] from the headers alone.
+pub fn bearer_in(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;
@@ -114,17 +118,36 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 /// Accounts of recent callers (see [`GenerationCache`]).
 pub type AccountCache = GenerationCache<Arc<Account>>;
 
-/// The account of `id`, from the cache when nothing was written since it was read.
-async fn load_account(state: &AppState, id: String) -> Result<Option<Account>, ApiError> {
+/// The account of `id` when the sign-in `sid` (if the token names one) is
+/// live, from the cache when nothing was written since it was read (by
+/// this process or another one, see [`crate::db::Db::generation`]).
+async fn load_account(
+    state: &AppState,
+    id: String,
+    sid: Option<String>,
+) -> Result<Option<Account>, ApiError> {
     let generation = state.db.generation();
-    if let Some(account) = state.accounts.get(&id, generation) {
+    let key = match &sid {
+        Some(sid) => format!("{id}/{sid}"),
+        None => id.clone(),
+    };
+    if let Some(account) = state.accounts.get(&key, generation) {
         return Ok(Some(Account::clone(&account)));
     }
-    let account = state.db.read(move |c| store::find_by_id(c, &id)).await?;
+    let account = state
+        .db
+        .read(move |c| {
+            let account = store::find_by_id(c, &id)?;
+            match (&account, &sid) {
+                (Some(_), Some(sid)) if !crate::auth::sessions::is_live(c, &id, sid)? => Err(
+                    ApiError::Unauthorized("Session revoked. Please login again.".into()),
+                ),
+                _ => Ok(account),
+            }
+        })
+        .await?;
     if let Some(a) = &account {
-        state
-            .accounts
-            .put(a.id.clone(), generation, Arc::new(a.clone()));
+        state.accounts.put(key, generation, Arc::new(a.clone()));
     }
     Ok(account)
 }
@@ -136,7 +159,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Account>
     let claims = state.jwt.verify(token, tokens::ACCESS).ok_or_else(|| {
         ApiError::Unauthorized("Invalid or expired token. Please login again.".into())
     })?;
-    let account = load_account(state, claims.id.clone()).await?;
+    let account = load_account(state, claims.id.clone(), claims.sid.clone()).await?;
     let account = account
         .ok_or_else(|| ApiError::Unauthorized("User not found. Please login again.".into()))?;
     if account.token_version != claims.ver {
@@ -200,6 +223,13 @@ impl FromRequestParts<AppState> for OptionalUser {
 impl OptionalUser {
     pub fn is_admin(&self) -> bool {
         self.0.as_ref().is_some_and(|a| a.role == Role::Admin)
+    }
+
+    /// Whether the caller is staff (admin or support).
+    pub fn is_staff(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|a| matches!(a.role, Role::Admin | Role::Support))
     }
 
     pub fn id(&self) -> Option<&str> {

@@ -71,13 +71,14 @@ fn issue_tokens(
     a: &Account,
     c: &Client,
 ) -> ApiResult<(String, String)> {
-    let access = state.jwt.sign(
+    let (family, refresh) = sessions::start(conn, &a.id, state.config.refresh_token_ttl_secs, c)?;
+    let access = state.jwt.sign_session(
         &a.id,
         tokens::ACCESS,
         a.token_version,
         state.config.access_token_ttl_secs,
+        Some(&family),
     );
-    let refresh = sessions::start(conn, &a.id, state.config.refresh_token_ttl_secs, c)?;
     Ok((access, refresh))
 }
 
@@ -512,7 +513,7 @@ async fn refresh(
     let rotated = state
         .db
         .write(move |tx| {
-            let Some((user_id, fresh)) =
+            let Some((user_id, family, fresh)) =
                 sessions::rotate(tx, &raw, st.config.refresh_token_ttl_secs, &c)?
             else {
                 return Ok(None);
@@ -521,11 +522,12 @@ async fn refresh(
             else {
                 return Ok(None);
             };
-            let access = st.jwt.sign(
+            let access = st.jwt.sign_session(
                 &account.id,
                 tokens::ACCESS,
                 account.token_version,
                 st.config.access_token_ttl_secs,
+                Some(&family),
             );
             Ok(Some((access, fresh)))
         })
@@ -536,23 +538,35 @@ async fn refresh(
     ))
 }
 
-/// End this session: its refresh-token family is revoked.
+/// End this session: its refresh-token family is revoked, and with it the
+/// access token used here (and every other one of that sign-in). A token
+/// from before sign-ins were tracked signs the account out everywhere.
 #[utoipa::path(post, path = "/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])),
     responses((status = 200, body = Message), (status = 400, body = crate::openapi::schemas::ErrorBody),
               (status = 401, body = crate::openapi::schemas::ErrorBody)))]
 async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
+    headers: HeaderMap,
     AppJson(body): AppJson<RefreshBody>,
 ) -> ApiResult<Json<Value>> {
     let raw = text(&body.refresh_token);
-    if !raw.is_empty() {
-        let id = user.id.clone();
-        state
-            .db
-            .write(move |tx| sessions::revoke_by_token(tx, &raw, &id))
-            .await?;
-    }
+    let sid = crate::auth::extract::bearer_in(&headers)
+        .and_then(|t| state.jwt.verify(t, tokens::ACCESS))
+        .and_then(|c| c.sid);
+    let id = user.id.clone();
+    state
+        .db
+        .write(move |tx| {
+            if !raw.is_empty() {
+                sessions::revoke_by_token(tx, &raw, &id)?;
+            }
+            match sid {
+                Some(family) => sessions::revoke_family(tx, &family),
+                None => sessions::sign_out_everywhere(tx, &id),
+            }
+        })
+        .await?;
     Ok(Json(
         json!({"success": true, "message": "Logged out successfully"}),
     ))

@@ -17,14 +17,17 @@ pub struct Client {
     pub user_agent: String,
 }
 
-/// Starts a new family for `user_id`; returns the raw refresh token.
+/// Starts a new family for `user_id`; returns the family id (the access
+/// token's `sid`) and the raw refresh token.
 pub fn start(
     conn: &Connection,
     user_id: &str,
     ttl_secs: u64,
     client: &Client,
-) -> ApiResult<String> {
-    issue(conn, user_id, &new_id(), ttl_secs, client)
+) -> ApiResult<(String, String)> {
+    let family = new_id();
+    let raw = issue(conn, user_id, &family, ttl_secs, client)?;
+    Ok((family, raw))
 }
 
 fn issue(
@@ -53,7 +56,7 @@ pub fn invalid_refresh() -> ApiError {
 /// A stored refresh token: id, user, family, expiry, rotated and revoked times.
 type StoredToken = (String, String, String, i64, Option<i64>, Option<i64>);
 
-/// Exchanges a refresh token for a new one: `Some((user_id, new_raw_token))`,
+/// Exchanges a refresh token for a new one: `Some((user_id, family, new_raw_token))`,
 /// or `None` when the token is unusable. On reuse the family is revoked
 /// here, so the caller must commit even when it answers `None`.
 pub fn rotate(
@@ -61,7 +64,7 @@ pub fn rotate(
     raw: &str,
     ttl_secs: u64,
     client: &Client,
-) -> ApiResult<Option<(String, String)>> {
+) -> ApiResult<Option<(String, String, String)>> {
     let row: Option<StoredToken> = conn
         .query_row(
             "SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = ?1",
@@ -86,7 +89,7 @@ pub fn rotate(
         params![id, now],
     )?;
     let fresh = issue(conn, &user_id, &family, ttl_secs, client)?;
-    Ok(Some((user_id, fresh)))
+    Ok(Some((user_id, family, fresh)))
 }
 
 /// Revokes every token of a family.
@@ -110,5 +113,33 @@ pub fn revoke_by_token(conn: &Connection, raw: &str, user_id: &str) -> ApiResult
     if let Some(family) = family {
         revoke_family(conn, &family)?;
     }
+    Ok(())
+}
+
+/// Whether the sign-in `family` of `user_id` is still live (not revoked,
+/// not deleted): an access token of a revoked sign-in is refused.
+pub fn is_live(conn: &Connection, user_id: &str, family: &str) -> ApiResult<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM refresh_tokens WHERE family_id = ?1 AND user_id = ?2 AND revoked_at IS NULL LIMIT 1",
+        )?
+        .query_row(params![family, user_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Signs the account out everywhere, in the caller's transaction: every
+/// access token stops working (token version bump) and every refresh
+/// token is revoked. Role changes, suspensions, deletions and the CLI's
+/// `user set-role` call this before they answer.
+pub fn sign_out_everywhere(conn: &Connection, user_id: &str) -> ApiResult<()> {
+    conn.execute(
+        "UPDATE users SET token_version = token_version + 1 WHERE id = ?1",
+        [user_id],
+    )?;
+    conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+        params![user_id, now_ms()],
+    )?;
     Ok(())
 }

@@ -27,6 +27,10 @@ pub struct Claims {
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub requires_2fa: bool,
+    /// The sign-in (refresh-token family) an access token belongs to:
+    /// revoking that family (logout) makes the access token invalid too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Signing and verification keys derived from the configured secret.
@@ -45,6 +49,18 @@ impl JwtKeys {
 
     /// Signs a token of `typ` for `user_id` valid for `ttl_secs`.
     pub fn sign(&self, user_id: &str, typ: &str, ver: i64, ttl_secs: u64) -> String {
+        self.sign_session(user_id, typ, ver, ttl_secs, None)
+    }
+
+    /// [`JwtKeys::sign`] for a token tied to the sign-in `sid` (access tokens).
+    pub fn sign_session(
+        &self,
+        user_id: &str,
+        typ: &str,
+        ver: i64,
+        ttl_secs: u64,
+        sid: Option<&str>,
+    ) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             id: user_id.to_string(),
@@ -53,6 +69,7 @@ impl JwtKeys {
             iat: now,
             exp: now + ttl_secs as i64,
             requires_2fa: typ == CHALLENGE,
+            sid: sid.map(String::from),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing cannot fail")
@@ -96,6 +113,7 @@ mod tests {
             iat: now - 100,
             exp: now - 50,
             requires_2fa: false,
+            sid: None,
         };
         let expired = encode(
             &Header::new(Algorithm::HS256),

@@ -604,47 +604,14 @@ pub fn job_figures(
 pub const MAX_MINOR: i64 = 1_000_000_000_000;
 
 /// Reads a money amount in major units (a JSON number or numeric string,
-/// at most two decimals, not negative) as integer minor units.
+/// at most two decimals, not negative) as integer minor units
+/// (see [`crate::money`]).
 pub fn parse_money_minor(v: &Value) -> Result<i64, &'static str> {
-    let minor = match v {
-        Value::Number(n) => {
-            let f = n.as_f64().ok_or("must be a number")?;
-            if !f.is_finite() || f < 0.0 {
-                return Err("must be a positive amount");
-            }
-            let scaled = f * 100.0;
-            let rounded = scaled.round();
-            if (scaled - rounded).abs() > 1e-6 * rounded.abs().max(1.0) {
-                return Err("must have at most two decimals");
-            }
-            if rounded > MAX_MINOR as f64 {
-                return Err("is too large");
-            }
-            rounded as i64
-        }
-        Value::String(s) => parse_decimal_minor(s.trim())?,
-        _ => return Err("must be a number"),
-    };
+    let minor = crate::money::parse_major(v).map_err(crate::money::MoneyError::as_str)?;
     if minor > MAX_MINOR {
         return Err("is too large");
     }
     Ok(minor)
-}
-
-fn parse_decimal_minor(s: &str) -> Result<i64, &'static str> {
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("must be a number");
-    }
-    if frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("must have at most two decimals");
-    }
-    if whole.len() > 12 {
-        return Err("is too large");
-    }
-    let whole: i64 = whole.parse().map_err(|_| "must be a number")?;
-    let frac: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
-    Ok(whole * 100 + frac)
 }
 
 /// Minor units as the JSON number in major units (KES 5000.5 is `5000.5`).
@@ -1340,6 +1307,7 @@ mod tests {
         assert_eq!(parse_money_minor(&json!("1500.5")), Ok(150_050));
         assert_eq!(parse_money_minor(&json!("7")), Ok(700));
         assert!(parse_money_minor(&json!(1.005)).is_err());
+        assert!(parse_money_minor(&json!(5000.555)).is_err());
         assert!(parse_money_minor(&json!(-1)).is_err());
         assert!(parse_money_minor(&json!("1.234")).is_err());
         assert!(parse_money_minor(&json!("abc")).is_err());

@@ -148,15 +148,17 @@ fn parse_media_ids(field: &str, list: &[Value], errors: &mut Vec<FieldError>) ->
 }
 
 /// The technician a booking may be assigned to: existing, active,
-/// KYC-approved and offering the booking's category (else a 400 naming `technician`).
+/// KYC-approved when `require_kyc`, and offering the booking's category
+/// (else a 400 naming `technician`).
 fn bookable_technician(
     conn: &rusqlite::Connection,
     id: &str,
     category: &str,
+    require_kyc: bool,
 ) -> ApiResult<crate::users::technician::Technician> {
     let t = crate::users::technician::find(conn, id)?
         .ok_or_else(|| ApiError::field("technician", "Invalid technician"))?;
-    if !t.is_bookable() {
+    if !t.is_bookable(require_kyc) {
         return Err(ApiError::field(
             "technician",
             "This technician cannot take bookings (account not active or KYC not approved)",
@@ -969,11 +971,17 @@ async fn create_booking(
     };
     let customer = user.0.clone();
     let base = state.config.public_url.clone();
+    let require_kyc = state.config.require_technician_kyc;
     let booking = state
         .db
         .write(move |tx| {
             let technician = match &new.technician_id {
-                Some(t) => Some(bookable_technician(tx, t, &new.service_category)?),
+                Some(t) => Some(bookable_technician(
+                    tx,
+                    t,
+                    &new.service_category,
+                    require_kyc,
+                )?),
                 None => None,
             };
             let media =
@@ -1170,12 +1178,13 @@ async fn assign_technician(
     let id = booking_id(&id)?;
     let account = user.0.clone();
     let base = state.config.public_url.clone();
+    let require_kyc = state.config.require_technician_kyc;
     let booking = state
         .db
         .write(move |tx| {
             let (b, relation) = load_visible(tx, &id, &account)?;
             let to = model::transition(b.status, relation, Action::Assign).map_err(refusal)?;
-            bookable_technician(tx, &technician, &b.service_category)?;
+            bookable_technician(tx, &technician, &b.service_category, require_kyc)?;
             let after = store::apply_move(
                 tx,
                 &b,

@@ -38,6 +38,11 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -56,6 +61,10 @@ pub struct Db {
     fault: Arc<Mutex<Option<health::Fault>>>,
     /// The last probe's time and verdict, reused for [`PROBE_EVERY`].
     probed: Arc<Mutex<Option<Probed>>>,
+    /// A connection of its own that notices commits of other processes
+    /// (`baitech user set-role` beside a running server) through
+    /// `PRAGMA data_version`, and the value it last saw.
+    watcher: Arc<std::sync::Mutex<(Connection, i64)>>,
 }
 
 /// When the health probe ran and what it found.
@@ -123,7 +132,11 @@ impl Db {
             .name("db-writer".into())
             .spawn(move || writer::run(writer, queue, shared))
             .map_err(|e| format!("writer thread: {e}"))?;
+        let watch = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let seen = data_version(&watch).map_err(|e| e.to_string())?;
         Ok(Db {
+            watcher: Arc::new(std::sync::Mutex::new((watch, seen))),
             readers: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
             pool,
             writer: Arc::new(WriterThread {
@@ -256,7 +269,22 @@ impl Db {
     /// The commit generation (see the field); caches of database rows keep
     /// the generation they were read at and are valid only while it holds.
     pub fn generation(&self) -> u64 {
+        self.notice_other_writers();
         self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Bumps the generation when the file changed under any other
+    /// connection since the last look, so caches of rows never serve a row
+    /// another process changed (a role change, a suspension).
+    fn notice_other_writers(&self) {
+        let mut w = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(now) = data_version(&w.0) {
+            if now != w.1 {
+                w.1 = now;
+                self.generation
+                    .fetch_add(1, std::sync::atomic::Ordering::Release);
+            }
+        }
     }
 
     /// Fires after every committed write that changed rows; background consumers wait on it.

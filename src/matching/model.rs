@@ -92,9 +92,6 @@ impl Default for Weights {
     }
 }
 
-/// Tolerance on the sum of weights a customer sends (fractions).
-pub const WEIGHT_SUM_TOLERANCE: f64 = 0.01;
-
 impl Weights {
     /// The spec's weights: skill 25, proximity 20, availability 15, rating 15,
     /// experience 10, pricing 5, response time 5, completion rate 3,
@@ -124,13 +121,14 @@ impl Weights {
         normalised(w)
     }
 
-    /// Validates a customer's `customWeights` body, merged key by key over
+    /// Reads a customer's `customWeights` body, merged key by key over
     /// `base` (keys not sent keep their current value, as the original's
-    /// shallow merge did). Every key must be one of the nine factors and
-    /// every value a non-negative number; the merged weights must sum to 1
-    /// (fractions, within [`WEIGHT_SUM_TOLERANCE`]) or to 100 (percent,
-    /// within 1, as the original stored them). The result is normalised to
-    /// sum exactly 1.
+    /// shallow merge did). Unknown keys are dropped, as the wire does;
+    /// every factor's value must be a number from 0 to 100 (a 400 naming
+    /// it otherwise). Sent on the original's percent scale (any value
+    /// above one) or as fractions; either way the weights are normalised
+    /// as the wire does (each becomes `round(w / sum × 100)` percent), then
+    /// kept as fractions summing exactly to 1.
     pub fn parse_custom(body: &Value, base: &Weights) -> Result<Weights, Vec<FieldError>> {
         let field = |k: &str, m: &str| FieldError {
             field: if k.is_empty() {
@@ -150,23 +148,21 @@ impl Weights {
         let mut sent = [None::<f64>; 9];
         for (k, v) in obj {
             let Some(f) = Factor::parse(k) else {
-                errors.push(field(
-                    k,
-                    "Unknown factor: use skillMatch, locationProximity, availability, rating, experienceLevel, pricing, responseTime, completionRate or customerPreference",
-                ));
                 continue;
             };
             match v.as_f64() {
-                Some(x) if x.is_finite() && x >= 0.0 => sent[f.index()] = Some(x),
-                Some(x) if x.is_finite() => errors.push(field(k, "Weights cannot be negative")),
+                Some(x) if x.is_finite() && (0.0..=100.0).contains(&x) => sent[f.index()] = Some(x),
+                Some(x) if x.is_finite() && x < 0.0 => {
+                    errors.push(field(k, "Weights cannot be negative"))
+                }
+                Some(x) if x.is_finite() => errors.push(field(k, "Weights are at most 100")),
                 _ => errors.push(field(k, "Weight must be a number")),
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        let any_sent = sent.iter().any(Option::is_some);
-        if !any_sent {
+        if !sent.iter().any(Option::is_some) {
             return Ok(*base);
         }
         // Percent when what was sent looks like the original's 0-100 scale.
@@ -177,24 +173,11 @@ impl Weights {
             w[i] = sent[i].unwrap_or(base.0[i] * scale);
         }
         let sum: f64 = w.iter().sum();
-        let ok = if percent {
-            (sum - 100.0).abs() <= 1.0
-        } else {
-            (sum - 1.0).abs() <= WEIGHT_SUM_TOLERANCE
-        };
-        if !ok {
-            let msg = if percent {
-                format!(
-                    "Weights must sum to 100 (percent) or 1 (fractions); these sum to {}",
-                    round_to(sum, 3)
-                )
-            } else {
-                format!(
-                    "Weights must sum to 1 (fractions) or 100 (percent); these sum to {}",
-                    round_to(sum, 3)
-                )
-            };
-            return Err(vec![field("", &msg)]);
+        if sum <= 0.0 {
+            return Err(vec![field("", "At least one weight must be positive")]);
+        }
+        for x in &mut w {
+            *x = (*x / sum * 100.0).round();
         }
         normalised(w).ok_or_else(|| vec![field("", "At least one weight must be positive")])
     }
@@ -276,6 +259,8 @@ pub struct MatchRequest {
     pub min_years_experience: i64,
     /// Offset of the marketplace's local time (weekly schedules) from UTC.
     pub utc_offset_mins: i64,
+    /// Only KYC-approved technicians qualify (`require_technician_kyc`).
+    pub require_kyc: bool,
 }
 
 /// A technician in range, as the engine sees it.
@@ -591,7 +576,7 @@ pub fn score(
     history: &History,
 ) -> Result<Score, Exclusion> {
     let t = cand.technician;
-    if !t.is_bookable() {
+    if !t.is_bookable(req.require_kyc) {
         return Err(Exclusion::NotBookable);
     }
     if !t.offers(&req.category) {
@@ -1104,6 +1089,7 @@ mod tests {
             max_rate_minor: None,
             min_years_experience: 0,
             utc_offset_mins: 180,
+            require_kyc: true,
         }
     }
 
@@ -1192,10 +1178,13 @@ mod tests {
 
     #[test]
     fn only_bookable_technicians_are_candidates() {
-        let req = request();
+        let mut req = request();
         let mut t = tech();
         t.kyc_status = "pending".into();
         assert_eq!(run(&t, &req, 1.0), Err(Exclusion::NotBookable));
+        req.require_kyc = false;
+        assert!(run(&t, &req, 1.0).is_ok(), "KYC not required: matched");
+        let req = request();
         let mut t = tech();
         t.status = "suspended".into();
         assert_eq!(run(&t, &req, 1.0), Err(Exclusion::NotBookable));
@@ -1499,19 +1488,39 @@ mod tests {
         // Within the tolerance, normalised exactly.
         let w = Weights::parse_custom(&json!({"customerPreference": 0.025}), &base).unwrap();
         assert!((w.0.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        // Not summing to 100: each becomes round(w / sum × 100), as the wire.
+        let all = |v: f64| -> Value {
+            Value::Object(
+                FACTORS
+                    .iter()
+                    .map(|f| (f.key().to_string(), json!(v)))
+                    .collect(),
+            )
+        };
+        let w = Weights::parse_custom(&all(50.0), &base).unwrap();
+        assert!((w.get(Factor::Rating) - 1.0 / 9.0).abs() < 1e-12);
+        let w = Weights::parse_custom(&json!({"skillMatch": 75, "locationProximity": 20}), &base)
+            .unwrap();
+        // 75, 20, 15, 15, 10, 5, 5, 3, 2 = 150: 50, 13, 10, 10, 7, 3, 3, 2, 1 (sum 99).
+        assert!((w.get(Factor::SkillMatch) - 50.0 / 99.0).abs() < 1e-12);
+        assert!((w.get(Factor::LocationProximity) - 13.0 / 99.0).abs() < 1e-12);
+        // Unknown factors are dropped.
+        assert_eq!(
+            Weights::parse_custom(&json!({"charm": 0.1}), &base).unwrap(),
+            base
+        );
         // Refusals.
         let field_of = |v: Value| {
             Weights::parse_custom(&v, &base).unwrap_err()[0]
                 .field
                 .clone()
         };
-        assert_eq!(field_of(json!({"skillMatch": 0.5})), "customWeights");
         assert_eq!(
             field_of(json!({"skillMatch": -0.05, "rating": 0.2})),
             "customWeights.skillMatch"
         );
-        assert_eq!(field_of(json!({"charm": 0.1})), "customWeights.charm");
         assert_eq!(field_of(json!({"rating": "high"})), "customWeights.rating");
+        assert_eq!(field_of(json!({"rating": 101})), "customWeights.rating");
         assert_eq!(field_of(json!([1, 2])), "customWeights");
         let zeros: Map<String, Value> = FACTORS
             .iter()

@@ -41,7 +41,7 @@ const DEFAULT_LIMIT: usize = 5;
 const MAX_LIMIT: usize = 20;
 /// Matches `my-matches` returns by default (the original's fixed 10) and at most.
 const MY_MATCHES_DEFAULT: i64 = 10;
-const MY_MATCHES_MAX: i64 = 50;
+const MY_MATCHES_MAX: i64 = 100;
 /// Adjustments shown in the preference document.
 const ADJUSTMENTS_SHOWN: i64 = 10;
 
@@ -104,15 +104,6 @@ fn amount_minor(v: &Value) -> Option<i64> {
     let minor = x * 100.0;
     (x.is_finite() && x > 0.0 && x <= 100_000_000.0 && (minor - minor.round()).abs() < 1e-6)
         .then(|| minor.round() as i64)
-}
-
-fn category_title(category: &str) -> String {
-    let words = category.replace('_', " ");
-    let mut chars = words.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
-        None => words,
-    }
 }
 
 /// Dates and times without a zone are read in the marketplace's local time.
@@ -343,6 +334,7 @@ fn score_candidates(
         max_rate_minor: engine.max_rate_minor,
         min_years_experience: engine.min_years_experience,
         utc_offset_mins: state.config.matching_utc_offset_mins,
+        require_kyc: state.config.require_technician_kyc,
     };
     let found = candidates::search(
         &state.geo,
@@ -557,7 +549,7 @@ pub struct MyMatchesQuery {
     status: Option<String>,
     /// Only the matches of one search.
     session_id: Option<String>,
-    /// 1 to 50, default 10.
+    /// 1 to 100, default 10.
     limit: Option<String>,
 }
 
@@ -618,7 +610,7 @@ async fn my_matches(
                     &mut errors,
                     false,
                     "limit",
-                    "limit must be a whole number from 1 to 50",
+                    "limit must be a whole number from 1 to 100",
                 );
                 MY_MATCHES_DEFAULT
             }
@@ -936,7 +928,7 @@ async fn accept_match(
                 return Err(ApiError::Conflict("You blocked this technician".into()));
             }
             let tech = technician::find(tx, &m.technician_id)?
-                .filter(|t| t.is_bookable() && t.offers(&m.service_category))
+                .filter(|t| t.is_bookable(st.config.require_technician_kyc) && t.offers(&m.service_category))
                 .ok_or_else(|| ApiError::Conflict("This technician can no longer take this booking".into()))?;
             if !store::accept(tx, &id, now)? {
                 return Err(not_open(&m, now));
@@ -948,7 +940,7 @@ async fn accept_match(
                 service_type: input
                     .service_type
                     .clone()
-                    .unwrap_or_else(|| category_title(&m.service_category)),
+                    .unwrap_or_else(|| m.service_category.clone()),
                 description: input.description.clone(),
                 urgency: m.urgency.clone(),
                 scheduled_at: input.scheduled_at,

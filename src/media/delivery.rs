@@ -109,8 +109,56 @@ async fn serve_stored(
     let Some((rel, format)) = stored_target(&rel) else {
         return not_found();
     };
+    let stem = rel.split('.').next().unwrap_or_default().to_string();
+    if state.media.is_private(&stem) {
+        // Only private documents look at who is asking.
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = req.into_parts();
+        let caller = crate::auth::OptionalUser::from_request_parts(&mut parts, &state).await;
+        let req = Request::from_parts(parts, body);
+        let caller = match caller {
+            Ok(c) => c,
+            Err(e) => return e.into_response(),
+        };
+        match may_see_private(&state, &caller, stem).await {
+            Ok(true) => {}
+            Ok(false) => return not_found(),
+            Err(e) => return e.into_response(),
+        }
+        let path = state.media.files_dir().join(rel);
+        let mut res = serve_path(path, format, req).await;
+        // Never kept by shared caches.
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        return res;
+    }
     let path = state.media.files_dir().join(rel);
     serve_path(path, format, req).await
+}
+
+/// A private document (KYC image) is for its owner and staff: anyone else,
+/// signed in or not, gets the same 404 as for a file that does not exist.
+async fn may_see_private(
+    state: &AppState,
+    caller: &crate::auth::OptionalUser,
+    public_id: String,
+) -> ApiResult<bool> {
+    let Some(account) = caller.0.as_ref() else {
+        return Ok(false);
+    };
+    if matches!(
+        account.role,
+        crate::auth::Role::Admin | crate::auth::Role::Support
+    ) {
+        return Ok(true);
+    }
+    let owner = state
+        .db
+        .read(move |c| Ok(store::find_by_key(c, &public_id)?.map(|m| m.owner_id)))
+        .await?;
+    Ok(owner.as_deref() == Some(account.id.as_str()))
 }
 
 /// A parsed, signature-checked transformation request.
@@ -157,6 +205,9 @@ async fn serve_transformed(
         Ok(w) => w,
         Err(res) => return *res,
     };
+    if state.media.is_private(&wanted.public_id) {
+        return not_found();
+    }
     let path = state.media.cache_dir().join(&wanted.key);
     let format = wanted.transform.format;
     let ranged = req.headers().contains_key(header::RANGE);

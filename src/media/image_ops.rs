@@ -48,6 +48,11 @@ pub const MAX_DECODE_EDGE: u32 = 10_000;
 pub const MAX_DECODE_BYTES: u64 = 128 * 1024 * 1024;
 /// Most frames kept of an animated GIF.
 pub const MAX_FRAMES: usize = 200;
+/// Most pixels one upload may make us decode, every frame counted
+/// (width × height × frames): 128 MiB of RGBA. Checked from the header,
+/// before any decoding, so a tiny GIF declaring a huge canvas and many
+/// frames costs a scan of its block structure and nothing more.
+pub const MAX_DECODE_PIXELS: u64 = MAX_DECODE_BYTES / 4;
 /// JPEG quality of re-encoded uploads.
 pub const UPLOAD_JPEG_QUALITY: u8 = 85;
 
@@ -89,6 +94,56 @@ fn classify(e: ImageError) -> ImageFailure {
     }
 }
 
+/// Whether decoding `frames` frames of a `w` × `h` canvas stays within
+/// [`MAX_DECODE_PIXELS`].
+pub fn within_pixel_budget(w: u32, h: u32, frames: u64) -> bool {
+    (w as u64)
+        .saturating_mul(h as u64)
+        .saturating_mul(frames.max(1))
+        <= MAX_DECODE_PIXELS
+}
+
+/// The frames (image descriptors) of a GIF, counted by walking its block
+/// structure without decoding any pixel data; `None` when the structure is
+/// cut short or not a GIF.
+pub fn gif_frame_count(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() < 13 || !bytes.starts_with(b"GIF8") {
+        return None;
+    }
+    let table = |flags: u8| {
+        if flags & 0x80 != 0 {
+            3usize << ((flags & 0x07) + 1)
+        } else {
+            0
+        }
+    };
+    // Sub-blocks: a length byte and that many bytes, until a zero length.
+    let skip_blocks = |mut at: usize| -> Option<usize> {
+        loop {
+            let len = *bytes.get(at)? as usize;
+            at += 1 + len;
+            if len == 0 {
+                return Some(at);
+            }
+        }
+    };
+    let mut at = 13 + table(bytes[10]);
+    let mut frames = 0u64;
+    loop {
+        match *bytes.get(at)? {
+            0x3B => return Some(frames),
+            0x21 => at = skip_blocks(at + 2)?,
+            0x2C => {
+                let flags = *bytes.get(at + 9)?;
+                frames += 1;
+                // descriptor (10), local table, LZW minimum code size (1), data.
+                at = skip_blocks(at + 10 + table(flags) + 1)?;
+            }
+            _ => return if frames > 0 { Some(frames) } else { None },
+        }
+    }
+}
+
 /// The decoder caps.
 pub fn limits() -> Limits {
     let mut l = Limits::default();
@@ -125,7 +180,11 @@ fn decode_still(
     reader.limits(limits());
     let mut decoder = reader.into_decoder().map_err(classify)?;
     let (w, h) = decoder.dimensions();
-    if w > MAX_DECODE_EDGE || h > MAX_DECODE_EDGE || decoder.total_bytes() > MAX_DECODE_BYTES {
+    if w > MAX_DECODE_EDGE
+        || h > MAX_DECODE_EDGE
+        || decoder.total_bytes() > MAX_DECODE_BYTES
+        || !within_pixel_budget(w, h, 1)
+    {
         return Err(ImageFailure::TooLarge);
     }
     let icc = decoder.icc_profile().ok().flatten();
@@ -214,6 +273,9 @@ fn decode_jpeg_shaped(
         return Err(ImageFailure::TooLarge);
     }
     let (w, h) = (w as u32, h as u32);
+    if !within_pixel_budget(w, h, 1) {
+        return Err(ImageFailure::TooLarge);
+    }
     let grey = matches!(decoder.input_colorspace(), Some(ColorSpace::Luma));
     let out_space = if grey {
         ColorSpace::Luma
@@ -395,6 +457,11 @@ fn process_animation(input: &Path, edge: u32) -> Result<Encoded, ImageFailure> {
     if w > MAX_DECODE_EDGE || h > MAX_DECODE_EDGE || canvas > MAX_DECODE_BYTES {
         return Err(ImageFailure::TooLarge);
     }
+    let frames = gif_frame_count(&std::fs::read(input)?)
+        .ok_or_else(|| ImageFailure::Unreadable("truncated GIF".into()))?;
+    if !within_pixel_budget(w, h, frames.min(MAX_FRAMES as u64 + 1)) {
+        return Err(ImageFailure::TooLarge);
+    }
     let (tw, th) = fit_within(w, h, edge);
     let mut frames = Vec::new();
     let mut kept = 0u64;
@@ -456,6 +523,62 @@ pub fn render(input: &Path, format: Format, t: &Transform) -> Result<Encoded, Im
 mod tests {
     use super::*;
     use crate::media::model::Crop;
+
+    /// A GIF of `frames` 1×1 frames on a `w` × `h` canvas (the upload bomb's shape).
+    pub(crate) fn canvas_gif(w: u16, h: u16, frames: usize) -> Vec<u8> {
+        let mut g = b"GIF89a".to_vec();
+        g.extend_from_slice(&w.to_le_bytes());
+        g.extend_from_slice(&h.to_le_bytes());
+        g.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF]);
+        for _ in 0..frames {
+            g.extend_from_slice(&[0x21, 0xF9, 4, 0, 1, 0, 0, 0]);
+            g.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0]);
+        }
+        g.push(0x3B);
+        g
+    }
+
+    #[test]
+    fn gif_frames_are_counted_from_the_block_structure() {
+        for (w, h, frames) in [(1, 1, 1), (4000, 4000, 150), (10, 10, 0)] {
+            assert_eq!(
+                gif_frame_count(&canvas_gif(w, h, frames)),
+                Some(frames as u64)
+            );
+        }
+        let mut cut = canvas_gif(10, 10, 3);
+        cut.truncate(cut.len() - 4);
+        assert_eq!(gif_frame_count(&cut), None);
+        assert_eq!(gif_frame_count(b"\x89PNG\r\n\x1a\n0000000"), None);
+    }
+
+    #[test]
+    fn the_pixel_budget_counts_every_frame() {
+        let cases = [
+            (4000, 4000, 150, false),
+            (4000, 4000, 1, true),
+            (1000, 1000, 30, true),
+            (1000, 1000, 40, false),
+            (u32::MAX, u32::MAX, u64::MAX, false),
+        ];
+        for (w, h, frames, ok) in cases {
+            assert_eq!(within_pixel_budget(w, h, frames), ok, "{w}x{h}x{frames}");
+        }
+    }
+
+    #[test]
+    fn a_gif_bomb_is_refused_before_decoding() {
+        let dir = std::env::temp_dir().join(format!("baitech-bomb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = write(&dir, "bomb.gif", &canvas_gif(4000, 4000, 150));
+        assert!(matches!(
+            process_upload(&p, Format::Gif, Shape::Limit(1600)),
+            Err(ImageFailure::TooLarge)
+        ));
+        let small = write(&dir, "small.gif", &canvas_gif(40, 40, 3));
+        let out = process_upload(&small, Format::Gif, Shape::Limit(1600)).unwrap();
+        assert_eq!((out.width, out.height), (40, 40));
+    }
 
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
         let p = dir.join(name);

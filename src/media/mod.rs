@@ -59,6 +59,8 @@ pub struct Media {
     pub transform_max_px: u32,
     tmp_max_age: Duration,
     sweep_scheduled: AtomicBool,
+    /// publicIds of KYC documents: served to their owner and staff only.
+    private: std::sync::RwLock<std::collections::HashSet<String>>,
 }
 
 impl Media {
@@ -91,11 +93,28 @@ impl Media {
                 .clamp(1, image_ops::MAX_DECODE_EDGE),
             tmp_max_age: Duration::from_secs(config.media_tmp_max_age_secs),
             sweep_scheduled: AtomicBool::new(false),
+            private: Default::default(),
         };
         for key in media.cache.load(&media.cache_dir()) {
             let _ = std::fs::remove_file(media.cache_dir().join(key));
         }
         Ok(media)
+    }
+
+    /// Serves these publicIds to their owner and staff only from now on.
+    pub fn keep_private(&self, public_ids: impl IntoIterator<Item = String>) {
+        self.private
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(public_ids);
+    }
+
+    /// Whether `public_id` is a private document (a KYC image).
+    pub fn is_private(&self, public_id: &str) -> bool {
+        self.private
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(public_id)
     }
 
     /// `<public_url>`, the base of every media URL.
@@ -234,6 +253,26 @@ pub fn schedule_sweep_for_leftovers(media: &Media, db: &crate::db::Db) -> Result
             .map_err(|e| format!("media sweep schedule: {e}"))?;
         media.sweep_scheduled.store(true, Ordering::SeqCst);
     }
+    Ok(())
+}
+
+/// Loads the publicIds of every KYC document ever submitted as private
+/// (call at start, after [`Media::open`]).
+pub fn load_private_documents(media: &Media, db: &crate::db::Db) -> Result<(), String> {
+    let ids = db
+        .read_blocking(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id_front_public_id FROM kyc_submissions WHERE id_front_public_id IS NOT NULL
+                 UNION SELECT id_back_public_id FROM kyc_submissions WHERE id_back_public_id IS NOT NULL
+                 UNION SELECT selfie_public_id FROM kyc_submissions WHERE selfie_public_id IS NOT NULL",
+            )?;
+            let ids = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(ids)
+        })
+        .map_err(|e| format!("loading private media: {e}"))?;
+    media.keep_private(ids);
     Ok(())
 }
 

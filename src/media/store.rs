@@ -207,6 +207,34 @@ pub fn owned_media(
     Ok(out)
 }
 
+/// The caller's own upload behind a picture a client sent, by its
+/// `publicId` or the publicId inside a URL this server issued: KYC
+/// documents and portfolio images must be the caller's uploads, never an
+/// external URL or another user's media (a 400 on `field` otherwise, not
+/// telling the cases apart). `base` is `config.public_url`.
+pub fn owned_picture(
+    conn: &Connection,
+    base: &str,
+    owner_id: &str,
+    field: &str,
+    url: &str,
+    public_id: Option<&str>,
+) -> ApiResult<MediaRef> {
+    let key = public_id
+        .map(String::from)
+        .or_else(|| crate::media::model::public_id_from_url(url));
+    let found = match key {
+        Some(k) => find_by_key(conn, k.trim())?.filter(|m| m.owner_id == owner_id),
+        None => None,
+    };
+    found.map(|m| MediaRef::of(&m, base)).ok_or_else(|| {
+        ApiError::field(
+            field,
+            format!("{field} must be one of your own uploads (upload it first)"),
+        )
+    })
+}
+
 /// The current state of each key a referrer holds, in order: present, or
 /// [`MediaSlot::Removed`] when the item was deleted. Never fails on an
 /// unknown key. `base` is `config.public_url`.

@@ -138,33 +138,34 @@ pub fn parse_amount(v: &Value) -> Result<i64, &'static str> {
     Ok(minor)
 }
 
-/// `"49.99"` → 4999. `None` for anything that is not a plain non-negative
-/// decimal with at most two decimals (or is absurdly long).
+/// `"49.99"` as minor units (see [`crate::money::parse_decimal`]).
 pub fn parse_decimal_minor(text: &str) -> Option<i64> {
-    let (int, frac) = match text.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (text, ""),
-    };
-    if int.is_empty() && frac.is_empty() {
+    crate::money::parse_decimal(text).ok()
+}
+
+/// Why a further payment of `amount` for a booking of `total` with
+/// `paid` already paid or pending would charge the customer twice, or
+/// `None` when it fits (all minor units). Held + pending never exceed the
+/// booking's total.
+pub fn overpayment(total: i64, paid: i64, amount: i64, currency: &str) -> Option<String> {
+    if paid + amount <= total {
         return None;
     }
-    let int = if int.is_empty() { "0" } else { int };
-    if int.len() > 12 || frac.len() > 2 {
-        return None;
-    }
-    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if text.contains('.') && frac.is_empty() {
-        return None;
-    }
-    let whole: i64 = int.parse().ok()?;
-    let cents: i64 = match frac.len() {
-        0 => 0,
-        1 => frac.parse::<i64>().ok()? * 10,
-        _ => frac.parse().ok()?,
-    };
-    whole.checked_mul(100)?.checked_add(cents)
+    let fmt = |m: i64| format!("{currency} {}", major(m));
+    Some(if paid >= total {
+        format!(
+            "This booking is already paid: {} of {} paid or pending",
+            fmt(paid),
+            fmt(total)
+        )
+    } else {
+        format!(
+            "{} of this booking's {} is already paid or pending; at most {} remains to pay",
+            fmt(paid),
+            fmt(total),
+            fmt(total - paid)
+        )
+    })
 }
 
 /// Minor units as the JSON number clients read: `500000` → `5000`, `4999` → `49.99`.
@@ -651,6 +652,19 @@ mod tests {
             assert!(parse_amount(&bad).is_err(), "{bad} accepted");
         }
         assert_eq!(parse_amount(&json!(".5")), Ok(50));
+    }
+
+    #[test]
+    fn a_booking_is_never_paid_twice() {
+        let cases = [
+            (100_000, 0, 100_000, None),
+            (100_000, 40_000, 60_000, None),
+            (100_000, 100_000, 100_000, Some("This booking is already paid: KES 1000 of KES 1000 paid or pending")),
+            (100_000, 40_000, 70_000, Some("KES 400 of this booking's KES 1000 is already paid or pending; at most KES 600 remains to pay")),
+        ];
+        for (total, paid, amount, want) in cases {
+            assert_eq!(overpayment(total, paid, amount, "KES").as_deref(), want);
+        }
     }
 
     #[test]

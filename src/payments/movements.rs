@@ -165,6 +165,19 @@ pub fn create_payment(
                     "Amount exceeds the booking total",
                 ));
             }
+            if b.total_minor > 0 {
+                // Checked and recorded in the same write (one writer): two
+                // concurrent retries cannot both pass.
+                let paid = crate::payments::store::committed_for_booking(conn, booking_id)?;
+                if let Some(refusal) = crate::payments::model::overpayment(
+                    b.total_minor,
+                    paid,
+                    req.amount,
+                    &b.currency,
+                ) {
+                    return Err(ApiError::Conflict(refusal));
+                }
+            }
             let currency = b.currency.clone();
             (
                 b.customer_id.clone(),

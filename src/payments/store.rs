@@ -241,6 +241,19 @@ pub fn find_by(conn: &Connection, column: &'static str, value: &str) -> ApiResul
         .optional()?)
 }
 
+/// What is already paid or on its way for `booking_id`, in minor units:
+/// booking payments pending, processing, held or released, less what was
+/// refunded of them.
+pub fn committed_for_booking(conn: &Connection, booking_id: &str) -> ApiResult<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(gross_minor - refunded_minor), 0) FROM transactions
+             WHERE booking_id = ?1 AND type = 'booking_payment'
+               AND stage IN ('pending', 'processing', 'held', 'released')",
+        )?
+        .query_row([booking_id], |r| r.get(0))?)
+}
+
 /// Booking payments of `booking_id` still in escrow, oldest first.
 pub fn held_for_booking(conn: &Connection, booking_id: &str) -> ApiResult<Vec<TxRow>> {
     let sql = format!(

@@ -334,10 +334,13 @@ async fn create_review(
     };
     let reviewer_id = user.id.clone();
     let geo = state.geo.clone();
+    let base = state.config.public_url.clone();
+    let mut images = images;
     let review = state
         .db
         .write_then(
             move |tx| {
+                own_photos(tx, &base, &reviewer_id, &mut images)?;
                 let booking =
                     find_parties(tx, &booking_id)?.ok_or_else(|| ApiError::not_found("Booking"))?;
                 let role = direction(&booking, &reviewer_id, &reviewee_id).map_err(refusal)?;
@@ -611,10 +614,15 @@ async fn update_review(
     let window = state.config.review_edit_window_days;
     let caller = user.id.clone();
     let geo = state.geo.clone();
+    let base = state.config.public_url.clone();
+    let mut images = images;
     let review = state
         .db
         .write_then(
             move |tx| {
+                if let Some(i) = images.as_mut() {
+                    own_photos(tx, &base, &caller, i)?;
+                }
                 let old = find_review(tx, &id)?;
                 if old.reviewer_id != caller {
                     return Err(ApiError::Forbidden(
@@ -806,4 +814,27 @@ async fn edit_response(
     AppJson(body): AppJson<ResponseBody>,
 ) -> ApiResult<Json<Value>> {
     respond(state, user, id, body).await
+}
+
+/// Review photos must be the reviewer's own uploads (a 400 naming
+/// `images[i]` otherwise); each keeps the URL this server gives it.
+fn own_photos(
+    conn: &rusqlite::Connection,
+    base: &str,
+    owner: &str,
+    photos: &mut [crate::reviews::model::Photo],
+) -> ApiResult<()> {
+    for (i, photo) in photos.iter_mut().enumerate() {
+        let own = crate::media::store::owned_picture(
+            conn,
+            base,
+            owner,
+            &format!("images[{i}]"),
+            "",
+            Some(&photo.public_id),
+        )?;
+        photo.public_id = own.public_id;
+        photo.url = Some(own.url);
+    }
+    Ok(())
 }

@@ -53,13 +53,16 @@ async fn load_target(state: &AppState, id: &str, admin_sees_deleted: bool) -> Ap
     }
 }
 
-/// Refreshes the nearby index for `id` after a commit (holding the writer).
-fn refresh_index(
+/// Refreshes the nearby index for `id` after a commit (holding the writer)
+/// and drops matching's cached record of it, so a technician's change
+/// (availability, location, skills, KYC) shows in the very next search.
+fn refresh_index<T>(
     state: &AppState,
     id: &str,
-) -> impl FnOnce(&rusqlite::Connection, &Value) + Send + 'static {
-    let (geo, id) = (state.geo.clone(), id.to_string());
+) -> impl FnOnce(&rusqlite::Connection, &T) + Send + 'static {
+    let (geo, matching, id) = (state.geo.clone(), state.matching.clone(), id.to_string());
     move |conn, _| {
+        matching.profiles.forget(&id);
         if let Err(e) = geo.refresh(conn, &id) {
             tracing::error!(user = %id, error = %e, "nearby index refresh failed");
         }
@@ -240,6 +243,7 @@ async fn list_users(
         text: None,
         kyc_status,
         sort,
+        hide_staff: !caller.is_staff(),
     };
     let caller_id = caller.id().map(String::from);
     let viewer = move |id: &str| Viewer::of(caller_id.as_deref(), is_admin, id);
@@ -262,8 +266,13 @@ async fn list_users(
         Some([key]) if key.expr == "u.rating_avg" => Some(key.descending),
         _ => None,
     };
+    // The index cannot leave staff out by itself: SQL does, over every match.
     let index_pages = filter.near.is_none()
         && filter.kyc_status.is_none()
+        && (!filter.hide_staff
+            || filter
+                .role
+                .is_some_and(|r| !matches!(r, Role::Admin | Role::Support)))
         && (filter.sort.is_none() || by_rating.is_some());
     let status = match &filter.status {
         StatusFilter::Active => Some("active".to_string()),
@@ -492,6 +501,11 @@ async fn update_user(
                     Some(&actor),
                     &json!({"userId": tid, "role": role.as_str(), "changed": update.changed_fields()}),
                 )?;
+                let role_changed = update.role.is_some_and(|r| r != before.role);
+                if role_changed || update.status.as_deref().is_some_and(|s| s != before.status) {
+                    // A changed role or status takes effect on the very next request.
+                    crate::auth::sessions::sign_out_everywhere(tx, &tid)?;
+                }
                 if let Some(status) = update.status.as_deref().filter(|s| *s != before.status) {
                     emit(tx, "user.status_changed", Some(&tid), Some(&actor),
                         &json!({"userId": tid, "from": before.status, "to": status}))?;
@@ -752,12 +766,14 @@ async fn add_portfolio_item(
     AppJson(body): AppJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     portfolio_owner(&state, &user, &id).await?;
-    let item = model::parse_portfolio_item(&body, None).map_err(ApiError::Validation)?;
+    let mut item = model::parse_portfolio_item(&body, None).map_err(ApiError::Validation)?;
     let max = state.config.portfolio_items_per_user;
     let actor = user.id.clone();
+    let base_url = state.config.public_url.clone();
     let saved = state
         .db
         .write(move |tx| {
+            own_portfolio_images(tx, &base_url, &id, &mut item.images)?;
             let item_id = store::add_portfolio_item(tx, &id, &item, max, now_ms())?;
             portfolio_event(tx, &id, &actor)?;
             store::portfolio_item(tx, &id, &item_id)?
@@ -788,13 +804,17 @@ async fn update_portfolio_item(
         return Err(ApiError::not_found("Portfolio item"));
     }
     let actor = user.id.clone();
+    let base_url = state.config.public_url.clone();
     let saved = state
         .db
         .write(move |tx| {
             let base = store::portfolio_input(tx, &id, &item_id)?
                 .ok_or_else(|| ApiError::not_found("Portfolio item"))?;
-            let item =
+            let mut item =
                 model::parse_portfolio_item(&body, Some(base)).map_err(ApiError::Validation)?;
+            if body.get("images").is_some() {
+                own_portfolio_images(tx, &base_url, &id, &mut item.images)?;
+            }
             store::update_portfolio_item(tx, &id, &item_id, &item, now_ms())?;
             portfolio_event(tx, &id, &actor)?;
             store::portfolio_item(tx, &id, &item_id)?
@@ -1003,11 +1023,14 @@ async fn remove_fcm_token(
 /// Records the caller's KYC submission (technicians only), in one transaction.
 async fn submit_kyc_for(state: &AppState, user: &CurrentUser, body: &Value) -> ApiResult<Value> {
     user.require_role(&[Role::Technician])?;
-    let submission = model::parse_kyc_submission(body).map_err(ApiError::Validation)?;
+    let mut submission = model::parse_kyc_submission(body).map_err(ApiError::Validation)?;
     let id = user.id.clone();
-    state
+    let base = state.config.public_url.clone();
+    let media = state.media.clone();
+    let (doc, documents) = state
         .db
         .write(move |tx| {
+            let documents = own_kyc_documents(tx, &base, &id, &mut submission)?;
             store::submit_kyc(tx, &id, &submission, now_ms())?;
             emit(
                 tx,
@@ -1023,9 +1046,67 @@ async fn submit_kyc_for(state: &AppState, user: &CurrentUser, body: &Value) -> A
                 Some(&id),
                 &json!({"userId": id, "role": "technician", "changed": ["kyc"]}),
             )?;
-            user_document(tx, &id, Viewer::Owner)?.ok_or_else(|| ApiError::not_found("User"))
+            let doc = user_document(tx, &id, Viewer::Owner)?
+                .ok_or_else(|| ApiError::not_found("User"))?;
+            Ok((doc, documents))
         })
-        .await
+        .await?;
+    // Identity documents are served to their owner and staff only.
+    media.keep_private(documents);
+    Ok(doc)
+}
+
+/// Points each picture of a KYC submission at the caller's own upload
+/// (400 naming the field otherwise); returns their publicIds.
+fn own_kyc_documents(
+    conn: &rusqlite::Connection,
+    base: &str,
+    owner: &str,
+    s: &mut model::KycSubmission,
+) -> ApiResult<Vec<String>> {
+    let mut ids = Vec::new();
+    let slots = [
+        ("idFrontImage", Some(&mut s.front)),
+        ("idBackImage", s.back.as_mut()),
+        ("selfieImage", s.selfie.as_mut()),
+    ];
+    for (field, pic) in slots {
+        let Some(pic) = pic else { continue };
+        let own = crate::media::store::owned_picture(
+            conn,
+            base,
+            owner,
+            field,
+            &pic.url,
+            pic.public_id.as_deref(),
+        )?;
+        pic.url = own.url;
+        pic.public_id = Some(own.public_id.clone());
+        ids.push(own.public_id);
+    }
+    Ok(ids)
+}
+
+/// Points every portfolio image at an upload of the portfolio's owner.
+fn own_portfolio_images(
+    conn: &rusqlite::Connection,
+    base: &str,
+    owner: &str,
+    images: &mut [model::Picture],
+) -> ApiResult<()> {
+    for (i, pic) in images.iter_mut().enumerate() {
+        let own = crate::media::store::owned_picture(
+            conn,
+            base,
+            owner,
+            &format!("images[{i}]"),
+            &pic.url,
+            pic.public_id.as_deref(),
+        )?;
+        pic.url = own.url;
+        pic.public_id = Some(own.public_id);
+    }
+    Ok(())
 }
 
 /// A technician submits KYC details for review.
@@ -1071,32 +1152,36 @@ async fn review_kyc(
     load_target(&state, &id, false).await?;
     let decision = model::parse_kyc_decision(&body).map_err(ApiError::Validation)?;
     let admin = user.id.clone();
+    let after = refresh_index(&state, &id);
     let (status, doc) = state
         .db
-        .write(move |tx| {
-            let status = store::review_kyc(tx, &id, &decision, &admin, now_ms())?;
-            let reason = match &decision {
-                model::KycDecision::Reject { reason } => Some(reason.clone()),
-                model::KycDecision::Approve => None,
-            };
-            emit(
-                tx,
-                "user.kyc_reviewed",
-                Some(&id),
-                Some(&admin),
-                &json!({"userId": id, "status": status, "reason": reason}),
-            )?;
-            emit(
-                tx,
-                "user.updated",
-                Some(&id),
-                Some(&admin),
-                &json!({"userId": id, "changed": ["kyc"]}),
-            )?;
-            let doc = user_document(tx, &id, Viewer::Admin)?
-                .ok_or_else(|| ApiError::not_found("User"))?;
-            Ok((status, doc))
-        })
+        .write_then(
+            move |tx| {
+                let status = store::review_kyc(tx, &id, &decision, &admin, now_ms())?;
+                let reason = match &decision {
+                    model::KycDecision::Reject { reason } => Some(reason.clone()),
+                    model::KycDecision::Approve => None,
+                };
+                emit(
+                    tx,
+                    "user.kyc_reviewed",
+                    Some(&id),
+                    Some(&admin),
+                    &json!({"userId": id, "status": status, "reason": reason}),
+                )?;
+                emit(
+                    tx,
+                    "user.updated",
+                    Some(&id),
+                    Some(&admin),
+                    &json!({"userId": id, "changed": ["kyc"]}),
+                )?;
+                let doc = user_document(tx, &id, Viewer::Admin)?
+                    .ok_or_else(|| ApiError::not_found("User"))?;
+                Ok((status, doc))
+            },
+            after,
+        )
         .await?;
     let message = if status == "approved" {
         "KYC approved"

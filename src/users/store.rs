@@ -384,6 +384,8 @@ pub struct ListFilter {
     /// `None`: by distance when `near`, by candidate rank when candidates
     /// are given, else newest first.
     pub sort: Option<Vec<SortKey>>,
+    /// Leave admin and support accounts out (callers who are not staff).
+    pub hide_staff: bool,
 }
 
 /// Appends a bound value and answers its placeholder.
@@ -447,6 +449,9 @@ pub fn list_users(
     if let Some(role) = filter.role {
         let p = arg(Sql::Text(role.as_str().into()), &mut args);
         conds.push(format!("u.role = {p}"));
+    }
+    if filter.hide_staff {
+        conds.push("u.role NOT IN ('admin', 'support')".into());
     }
     if let Some(k) = &filter.kyc_status {
         let p = arg(Sql::Text(k.clone()), &mut args);
@@ -637,7 +642,7 @@ pub fn technician_cards(conn: &Connection, ids: &[String]) -> ApiResult<HashMap<
             "yearsOfExperience": r.get::<_, i64>(18)?,
             "availability": {"isAvailable": status == "available", "status": status, "schedule": json_column(r, 20)?},
             "completedJobs": r.get::<_, i64>(22)?,
-            "kyc": {"status": r.get::<_, String>(13)?},
+            "kyc": {"verified": r.get::<_, String>(13)? == "approved", "status": r.get::<_, String>(13)?},
         });
         Ok((id, card))
     })?;
@@ -1083,8 +1088,9 @@ pub fn review_kyc(
     Ok(next)
 }
 
-/// The `kyc` object of a document: `{status}` for everyone; with
-/// `detailed` (owner, admins) the latest submission's documents and review.
+/// The `kyc` object of a document: `{status, verified}` for everyone (the
+/// badge clients show); with `detailed` (owner, admins) the latest
+/// submission's documents and review.
 pub fn kyc_json(
     conn: &Connection,
     user_id: &str,
@@ -1092,7 +1098,7 @@ pub fn kyc_json(
     detailed: bool,
 ) -> ApiResult<Value> {
     if !detailed {
-        return Ok(json!({"status": status}));
+        return Ok(json!({"status": status, "verified": status == "approved"}));
     }
     let latest = conn
         .prepare_cached(

@@ -113,9 +113,11 @@ impl Technician {
             .unwrap_or(0)
     }
 
-    /// Whether bookings may be assigned to this technician at all.
-    pub fn is_bookable(&self) -> bool {
-        self.status == "active" && self.kyc_status == "approved"
+    /// Whether bookings may be assigned to this technician at all: an
+    /// active account, and an approved KYC when `require_kyc` (the
+    /// `require_technician_kyc` setting; off by default, as the original).
+    pub fn is_bookable(&self, require_kyc: bool) -> bool {
+        self.status == "active" && (!require_kyc || self.kyc_status == "approved")
     }
 
     /// The populated `technician` object of bookings and matches.
@@ -134,6 +136,7 @@ impl Technician {
             "yearsOfExperience": self.years_experience,
             "availability": {"status": self.availability_status, "schedule": self.schedule},
             "completedJobs": self.completed_jobs,
+            "kyc": {"status": self.kyc_status, "verified": self.kyc_status == "approved"},
         })
     }
 }

@@ -8,6 +8,7 @@ mod bookings;
 mod cli;
 mod fake_daraja;
 mod fake_stripe;
+mod hardening;
 mod matching;
 mod media;
 mod ops_cli;

@@ -160,7 +160,9 @@ const FACTOR_KEYS: [&str; 9] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn find_scores_the_specs_example_and_answers_the_wire_keys() {
-    let s = TestServer::start().await;
+    // With KYC required (the default matches unverified technicians: see
+    // hardening::the_original_web_client_flow_works_with_the_defaults).
+    let s = TestServer::start_with(|c| c.require_technician_kyc = true).await;
     let customer = s.register("customer").await;
     // The spec's example technician: 90 proficiency, 1.26 km away in a 25 km
     // range, available, 4.8 stars from 120 reviews, 10 years and no jobs yet,
@@ -1124,7 +1126,8 @@ async fn accept_validates_the_schedule() {
     let slot = &res["data"]["booking"]["timeSlot"];
     assert_eq!(slot["startTime"], "15:30");
     assert_eq!(slot["estimatedDuration"], 90);
-    assert_eq!(res["data"]["booking"]["serviceType"], "Plumbing");
+    // The wire takes serviceType from the category as it is.
+    assert_eq!(res["data"]["booking"]["serviceType"], "plumbing");
     assert_eq!(
         res["data"]["booking"]["description"],
         "Booking from AI match"
@@ -1282,16 +1285,14 @@ async fn preferences_defaults_updates_and_weight_validation() {
     assert_eq!(d["learning"]["learnedWeights"], Value::Null);
     assert_eq!(d["learning"]["weights"], d["customWeights"]);
 
-    // Weights that do not sum to 1, negative ones, unknown factors, non-numbers: 400, nothing stored.
+    // Negative weights, non-numbers, over 100: 400, nothing stored.
     for (weights, field) in [
-        (json!({"skillMatch": 0.5}), "customWeights"),
-        (json!({"skillMatch": 0.1, "rating": 0.1}), "customWeights"),
         (
             json!({"skillMatch": -0.1, "rating": 0.5}),
             "customWeights.skillMatch",
         ),
-        (json!({"charisma": 0.1}), "customWeights.charisma"),
         (json!({"rating": "lots"}), "customWeights.rating"),
+        (json!({"rating": 250}), "customWeights.rating"),
         (json!("heavy"), "customWeights"),
     ] {
         let res = s
@@ -1319,6 +1320,32 @@ async fn preferences_defaults_updates_and_weight_validation() {
         unchanged["data"]["general"]["maxDistance"], 25,
         "a refused update stores nothing"
     );
+
+    // Weights not summing to 100 are normalised as the wire does (each
+    // becomes round(w / sum × 100)); unknown factors are dropped.
+    let nine = |w: f64| -> Value {
+        Value::Object(
+            FACTOR_KEYS
+                .iter()
+                .map(|k| (k.to_string(), json!(w)))
+                .collect(),
+        )
+    };
+    let mut body = nine(30.0);
+    body["charisma"] = json!(40);
+    let res = s
+        .put(
+            "/api/v1/matching/preferences",
+            Some(&customer.token),
+            json!({"customWeights": body}),
+        )
+        .await
+        .expect(200);
+    let w = &res["data"]["customWeights"];
+    assert!(w.get("charisma").is_none(), "{w}");
+    for k in FACTOR_KEYS {
+        assert_eq!(w[k], 0.1111, "{k}: {w}");
+    }
 
     // Fractions summing to 1.
     let res = s

@@ -23,6 +23,7 @@ struct Part {
     data: Vec<u8>,
 }
 
+/// A file part of a multipart form.
 fn file(name: &str, filename: &str, content_type: &str, data: Vec<u8>) -> Part {
     Part {
         name: name.into(),
@@ -1813,4 +1814,78 @@ async fn the_sweep_removes_abandoned_temporary_and_orphan_files() {
         1,
         "uploads keep exactly one sweep queued"
     );
+}
+
+/// Uploads a small PNG as `token`'s own image; answers its `{url, publicId, ...}`.
+pub(crate) async fn upload_png(s: &TestServer, token: &str) -> Value {
+    send_form(
+        s,
+        "/api/v1/media/upload/image",
+        Some(token),
+        &[file("image", "own.png", "image/png", png(40, 30))],
+    )
+    .await
+    .expect(201)["data"]
+        .clone()
+}
+
+/// A GIF of `frames` 1×1 frames on a `w` × `h` canvas: a few KB that
+/// decode to `w × h × frames` pixels.
+fn canvas_gif(w: u16, h: u16, frames: usize) -> Vec<u8> {
+    let mut g = b"GIF89a".to_vec();
+    g.extend_from_slice(&w.to_le_bytes());
+    g.extend_from_slice(&h.to_le_bytes());
+    g.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF]);
+    for _ in 0..frames {
+        g.extend_from_slice(&[0x21, 0xF9, 4, 0, 1, 0, 0, 0]);
+        g.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0]);
+    }
+    g.push(0x3B);
+    g
+}
+
+/// Issue 13: a 3.5 KB GIF with a 4000×4000 canvas and 150 frames took
+/// seconds and ~200 MB before its 413. Refused from its header (canvas ×
+/// frames over the pixel budget); a small animation still goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gif_bomb_is_refused_from_its_header() {
+    let s = TestServer::start().await;
+    let u = s.register("customer").await;
+    let bomb = canvas_gif(4000, 4000, 150);
+    assert!(bomb.len() < 4096);
+    let res = send_form(
+        &s,
+        "/api/v1/media/upload/image",
+        Some(&u.token),
+        &[file("image", "bomb.gif", "image/gif", bomb)],
+    )
+    .await
+    .expect(413);
+    assert_eq!(res["success"], false);
+    let ok = send_form(
+        &s,
+        "/api/v1/media/upload/image",
+        Some(&u.token),
+        &[file(
+            "image",
+            "small.gif",
+            "image/gif",
+            canvas_gif(64, 48, 5),
+        )],
+    )
+    .await
+    .expect(201);
+    assert_eq!(ok["data"]["format"], "gif");
+    // Nothing of the bomb was kept.
+    let id = u.id.clone();
+    let stored: i64 = s
+        .query(move |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM media WHERE owner_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+        })
+        .await;
+    assert_eq!(stored, 1);
 }

@@ -581,11 +581,13 @@ async fn offline_without_credentials_payments_go_to_the_outbox_and_stay_pending(
         .join(format!("mpesa-stkpush-{id}.json"));
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(written["body"]["Amount"], 2000);
+    let other = booking_row(&s, &customer.id, Some(&technician.id), "accepted", 2000).await;
     let res = s
         .post(
             "/api/v1/transactions",
             Some(&customer.token),
-            json!({"booking": booking, "amount": 20.5, "gateway": "stripe"}),
+            // Another booking: this one's 2000 is already pending.
+            json!({"booking": other, "amount": 20.5, "gateway": "stripe"}),
         )
         .await
         .expect(201);
@@ -801,6 +803,8 @@ async fn stripe_payment_intent_and_webhooks_are_verified_deduplicated_and_ordere
         .unwrap();
     let mut later = body.clone();
     later["amount"] = json!(10);
+    // On another booking: this one is paid in full.
+    later["booking"] = json!(w.booking("accepted", 5000).await);
     let fresh = w
         .post_with(
             "/api/v1/transactions",
@@ -2566,4 +2570,67 @@ fn ledger_check_reports_each_kind_of_violation() {
     );
     assert!(report.totals.contains(&("KES".to_string(), 1)));
     assert!(report.summary().ends_with("ledger: VIOLATED"));
+}
+
+/// Issue 13: a retry without an Idempotency-Key charged the customer again
+/// (1000 held three times for a booking of 1000). What is held or pending
+/// for a booking never exceeds its total, also under concurrent requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_is_never_charged_beyond_its_total() {
+    let s = TestServer::start().await;
+    let customer = s.register("customer").await;
+    let technician = s.register("technician").await;
+    let booking = booking_row(&s, &customer.id, Some(&technician.id), "accepted", 1000).await;
+    let pay = |amount: Value| json!({"booking": booking, "amount": amount, "gateway": "mpesa"});
+    // (amount, expected status, message fragment)
+    let steps = [
+        (json!(400), 201, ""),
+        (
+            json!(700),
+            409,
+            "KES 400 of this booking's KES 1000 is already paid or pending",
+        ),
+        (json!(600), 201, ""),
+        (json!(1000), 409, "This booking is already paid"),
+        (json!(1), 409, "already paid"),
+    ];
+    for (amount, status, message) in steps {
+        let res = s
+            .post(
+                "/api/v1/transactions",
+                Some(&customer.token),
+                pay(amount.clone()),
+            )
+            .await
+            .expect(status);
+        assert!(
+            res["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(message),
+            "{amount}: {res}"
+        );
+    }
+    let b = booking.clone();
+    let total: i64 = s
+        .query(move |c| {
+            c.query_row(
+                "SELECT SUM(gross_minor) FROM transactions WHERE booking_id = ?1",
+                [&b],
+                |r| r.get(0),
+            )
+        })
+        .await;
+    assert_eq!(total, 100_000);
+
+    // Eight clients at once for another booking: exactly one is charged.
+    let other = booking_row(&s, &customer.id, Some(&technician.id), "accepted", 1000).await;
+    let body = json!({"booking": other, "amount": 1000, "gateway": "mpesa"});
+    let answers = join_all(
+        (0..8).map(|_| s.post("/api/v1/transactions", Some(&customer.token), body.clone())),
+    )
+    .await;
+    let mut statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
 }

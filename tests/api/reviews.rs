@@ -132,7 +132,18 @@ async fn customer_and_technician_review_each_other_and_aggregates_follow() {
     let b = completed(&s, &customer, &tech).await;
     let mut req = body(&b, &tech.id, json!(4));
     req["detailedRatings"] = json!({"quality": 5, "timeliness": 3, "value": 4, "mood": 1});
-    req["images"] = json!(["baitech/reviews/sink_1", {"publicId": "abc123", "url": "https://cdn.example/abc.jpg", "caption": "after"}]);
+    // Photos are the reviewer's own uploads; another user's is refused.
+    let one = crate::media::upload_png(&s, &customer.token).await;
+    let two = crate::media::upload_png(&s, &customer.token).await;
+    let foreign = crate::media::upload_png(&s, &tech.token).await;
+    let mut stolen = req.clone();
+    stolen["images"] = json!([one["publicId"], foreign["publicId"]]);
+    let res = s
+        .post("/api/v1/reviews", Some(&customer.token), stolen)
+        .await
+        .expect(400);
+    assert_eq!(res["errors"][0]["field"], "images[1]");
+    req["images"] = json!([one["publicId"], {"publicId": two["publicId"], "url": "https://cdn.example/abc.jpg", "caption": "after"}]);
     req["title"] = json!("  Great work  ");
     let res = s
         .post("/api/v1/reviews", Some(&customer.token), req)
@@ -194,8 +205,8 @@ async fn customer_and_technician_review_each_other_and_aggregates_follow() {
         json!({"overall": 4, "quality": 5, "punctuality": 3, "valueForMoney": 4})
     );
     assert_eq!(review["title"], "Great work", "trimmed");
-    assert_eq!(review["images"][0]["publicId"], "baitech/reviews/sink_1");
-    assert_eq!(review["images"][1]["url"], "https://cdn.example/abc.jpg");
+    assert_eq!(review["images"][0]["publicId"], one["publicId"]);
+    assert_eq!(review["images"][1]["url"], two["url"], "the URL is ours");
     assert_eq!(review["images"][1]["caption"], "after");
     assert_eq!(review["verified"], true);
     assert_eq!(review["verifiedPurchase"], true);

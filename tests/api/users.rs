@@ -232,7 +232,11 @@ async fn a_profile_hides_private_fields_from_everyone_but_the_owner_and_admins()
         for k in private.iter().chain(["fcmTokens"].iter()) {
             assert!(user.get(*k).is_none(), "{who} sees {k}: {user}");
         }
-        assert_eq!(user["kyc"], json!({"status": "none"}), "{who}");
+        assert_eq!(
+            user["kyc"],
+            json!({"status": "none", "verified": false}),
+            "{who}"
+        );
         for k in [
             "_id",
             "id",
@@ -558,10 +562,17 @@ async fn mass_assignment_never_changes_privileged_fields() {
     assert!(s.state.geo.get(&owner.id).is_none());
     assert_eq!(events_of(&s, "user.status_changed", &owner.id).await, 1);
     assert_eq!(events_of(&s, "user.role_changed", &owner.id).await, 1);
-    // The suspended account is refused at once.
+    // The suspended account is signed out at once, and cannot sign in again.
     s.get("/api/v1/auth/me", Some(&owner.token))
         .await
-        .expect(403);
+        .expect(401);
+    s.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refreshToken": owner.refresh}),
+    )
+    .await
+    .expect(401);
     let own = s
         .put(
             &format!("/api/v1/users/{}", admin.id),
@@ -1024,6 +1035,8 @@ async fn the_index_follows_every_committed_change() {
     assert!(found(
         &s.get(&near("&available=false"), None).await.expect(200)
     ));
+    // The suspension signed the technician out: sign in again.
+    let tech = s.login(&tech.email, &tech.password, "technician").await;
     s.put(&me, Some(&tech.token), json!({"location": null}))
         .await
         .expect(200);
@@ -1265,9 +1278,30 @@ async fn portfolio_items_by_owner_admin_and_strangers() {
     let customer = s.register("customer").await;
     let admin = s.staff("admin").await;
     let base = format!("/api/v1/users/{}/portfolio", tech.id);
+    // Images are the technician's own uploads, by URL or publicId.
+    let a = crate::media::upload_png(&s, &tech.token).await;
+    let b = crate::media::upload_png(&s, &tech.token).await;
+    let b_id = b["publicId"].as_str().unwrap().to_string();
     let item = json!({"title": "Kitchen sink", "description": "Replaced the trap", "category": "plumbing",
-                      "images": ["https://cdn.example.com/a.jpg", {"url": "/media/b.jpg", "publicId": "b"}],
+                      "images": [a["url"], {"url": "/media/b.jpg", "publicId": b_id}],
                       "completedAt": "2025-03-01", "client": {"name": "Wanjiru", "testimonial": "Fast"}});
+    // An external URL or another user's upload is refused, naming the image.
+    let foreign = crate::media::upload_png(&s, &other.token).await;
+    for images in [
+        json!(["https://cdn.example.com/a.jpg"]),
+        json!([a["url"], foreign["url"]]),
+    ] {
+        let mut bad = item.clone();
+        bad["images"] = images;
+        let res = s.post(&base, Some(&tech.token), bad).await.expect(400);
+        assert!(
+            res["errors"][0]["field"]
+                .as_str()
+                .unwrap()
+                .starts_with("images["),
+            "{res}"
+        );
+    }
     s.post(&base, None, item.clone()).await.expect(401);
     s.post(&base, Some(&other.token), item.clone())
         .await
@@ -1303,7 +1337,8 @@ async fn portfolio_items_by_owner_admin_and_strangers() {
     ] {
         assert!(saved.get(k).is_some(), "{k}");
     }
-    assert_eq!(saved["images"][1]["publicId"], "b");
+    assert_eq!(saved["images"][1]["publicId"], b_id.as_str());
+    assert_eq!(saved["images"][1]["url"], b["url"]);
     assert!(saved["images"][0]["_id"].is_string());
     assert_eq!(saved["completedAt"], "2025-03-01T00:00:00.000Z");
     let item_id = saved["_id"].as_str().unwrap().to_string();
@@ -1590,9 +1625,13 @@ async fn kyc_is_submitted_by_the_technician_and_decided_by_an_admin() {
     let customer = s.register("customer").await;
     let admin = s.staff("admin").await;
     let kyc = format!("/api/v1/users/{}/kyc", tech.id);
+    // KYC documents are the technician's own uploads.
+    let front = crate::media::upload_png(&s, &tech.token).await;
+    let back = crate::media::upload_png(&s, &tech.token).await;
+    let front_id = front["publicId"].as_str().unwrap().to_string();
     let submission = json!({"idType": "national_id", "idNumber": "12345678",
-                            "idFrontImage": {"url": "https://cdn.example.com/front.jpg", "publicId": "kyc/front"},
-                            "idBackImage": "https://cdn.example.com/back.jpg"});
+                            "idFrontImage": {"url": front["url"], "publicId": front_id},
+                            "idBackImage": back["url"]});
     s.post(&kyc, None, submission.clone()).await.expect(401);
     s.post(&kyc, Some(&customer.token), submission.clone())
         .await
@@ -1636,15 +1675,18 @@ async fn kyc_is_submitted_by_the_technician_and_decided_by_an_admin() {
         .get(&format!("/api/v1/users/{}", tech.id), Some(&customer.token))
         .await
         .expect(200);
-    assert_eq!(public["user"]["kyc"], json!({"status": "pending"}));
-    assert!(!public.to_string().contains("12345678") && !public.to_string().contains("front.jpg"));
+    assert_eq!(
+        public["user"]["kyc"],
+        json!({"status": "pending", "verified": false})
+    );
+    assert!(!public.to_string().contains("12345678") && !public.to_string().contains(&front_id));
     let as_admin = s
         .get(&format!("/api/v1/users/{}", tech.id), Some(&admin.token))
         .await
         .expect(200);
     assert_eq!(
         as_admin["user"]["kyc"]["idFrontImage"]["publicId"],
-        "kyc/front"
+        front_id.as_str()
     );
 
     // Reject needs a reason; then resubmit through PUT; then approve.
@@ -1708,7 +1750,7 @@ async fn kyc_is_submitted_by_the_technician_and_decided_by_an_admin() {
         .await
         .unwrap()
         .unwrap()
-        .is_bookable();
+        .is_bookable(true);
     assert!(bookable);
     assert_eq!(events_of(&s, "user.kyc_reviewed", &tech.id).await, 2);
     assert_eq!(events_of(&s, "user.kyc_submitted", &tech.id).await, 2);
@@ -1909,10 +1951,11 @@ async fn the_scrub_job_blanks_personal_data_once_and_keeps_the_row() {
     )
     .await
     .expect(201);
+    let front = crate::media::upload_png(&s, &tech.token).await;
     s.post(
         &format!("{me}/kyc"),
         Some(&tech.token),
-        json!({"idType": "passport", "idNumber": "AB123456", "idFrontImage": "https://x/y.jpg"}),
+        json!({"idType": "passport", "idNumber": "AB123456", "idFrontImage": front["url"]}),
     )
     .await
     .expect(201);
@@ -2022,6 +2065,7 @@ async fn a_search_index_can_hand_the_list_its_ranked_candidates() {
         text: None,
         kyc_status: None,
         sort: None,
+        hide_staff: false,
     };
     let run = move |filter: ListFilter, ranked: Vec<String>| {
         let db = s.state.db.clone();
