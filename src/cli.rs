@@ -54,6 +54,9 @@ pub enum Command {
     LedgerCheck,
     /// Rebuild the search index from the database (refused while a server holds the data dir).
     Reindex,
+    /// Inspect the job queue: list jobs, requeue dead ones, retry waiting ones now.
+    #[command(subcommand)]
+    Jobs(crate::jobs::cli::JobsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -121,6 +124,7 @@ pub fn run_offline(command: &Command, config: &Config) -> Result<(), String> {
         Command::User(cmd) => user(config, cmd),
         Command::LedgerCheck => ledger_check(config),
         Command::Reindex => reindex(config),
+        Command::Jobs(cmd) => crate::jobs::cli::run(config, cmd),
     }
 }
 

@@ -35,6 +35,7 @@ fn return_large_allocations_to_the_os() {
 
 fn main() {
     return_large_allocations_to_the_os();
+    baitech::files::private_umask();
     let cli = Cli::parse();
     let config = match Config::load(&cli.flags, cli.config.as_deref()) {
         Ok(c) => c,

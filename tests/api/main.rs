@@ -10,6 +10,7 @@ mod fake_daraja;
 mod fake_stripe;
 mod matching;
 mod media;
+mod ops_jobs;
 mod payments;
 mod platform;
 mod reviews;
