@@ -24,6 +24,7 @@ pub mod providers;
 pub mod realtime;
 pub mod reviews;
 pub mod search;
+pub mod seed;
 pub mod state;
 pub mod system;
 pub mod users;

@@ -743,3 +743,162 @@ async fn litestream_restores_every_committed_booking_and_payment_after_kill_9() 
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["total"], json!(committed.bookings.len()), "{body}");
 }
+
+/// `(role, email, password)` of the sign-in lines `seed-demo` printed.
+fn printed_accounts(out: &str) -> Vec<(String, String, String)> {
+    out.lines()
+        .filter_map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            match parts.as_slice() {
+                [role, email, password] if email.contains('@') => {
+                    Some((role.to_string(), email.to_string(), password.to_string()))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// A stable picture of a seeded marketplace (ids and times left out).
+fn picture(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut rows: Vec<String> = conn
+        .prepare("SELECT email || ' ' || first_name || ' ' || IFNULL(location_lng, '-') || ' ' || IFNULL(location_lat, '-') || ' ' || role FROM users ORDER BY email")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let statuses: Vec<String> = conn
+        .prepare("SELECT status || ' ' || COUNT(*) FROM bookings GROUP BY status ORDER BY status")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.extend(statuses);
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_demo_builds_a_nairobi_marketplace_to_sign_in_and_search() {
+    let root = tempfile::tempdir().unwrap();
+    let seed = |dir: &Path, seed: &str| {
+        baitech(dir)
+            .env("BAITECH_ARGON2_MEMORY_KIB", "8192")
+            .env("BAITECH_ARGON2_ITERATIONS", "1")
+            .args([
+                "seed-demo",
+                "--technicians",
+                "60",
+                "--customers",
+                "40",
+                "--bookings",
+                "300",
+                "--seed",
+                seed,
+            ])
+            .output()
+            .unwrap()
+    };
+    let (a, b, c) = (
+        root.path().join("a"),
+        root.path().join("b"),
+        root.path().join("c"),
+    );
+    let out = seed(&a, "7");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    // Deterministic by seed; another seed is another marketplace.
+    assert!(seed(&b, "7").status.success());
+    assert!(seed(&c, "8").status.success());
+    let (pa, pb, pc) = (
+        picture(&a.join("baitech.db")),
+        picture(&b.join("baitech.db")),
+        picture(&c.join("baitech.db")),
+    );
+    assert_eq!(pa, pb);
+    assert_ne!(pa, pc);
+    // A second seed into a filled database is refused.
+    let again = seed(&a, "7");
+    assert!(
+        !again.status.success() && text(&again).contains("already has"),
+        "{}",
+        text(&again)
+    );
+
+    let conn = rusqlite::Connection::open(a.join("baitech.db")).unwrap();
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(
+        count("SELECT COUNT(*) FROM users WHERE role = 'technician'"),
+        62
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM users WHERE role = 'customer'"),
+        41
+    );
+    assert_eq!(
+        count("SELECT COUNT(DISTINCT status) FROM bookings"),
+        10,
+        "every status"
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM bookings"), 300);
+    assert!(count("SELECT COUNT(*) FROM transactions WHERE status = 'completed'") > 50);
+    assert!(count("SELECT COUNT(*) FROM transactions WHERE status = 'refunded'") > 0);
+    assert!(count("SELECT COUNT(*) FROM reviews") > 50);
+    assert!(
+        count("SELECT COUNT(*) FROM users WHERE role = 'technician' AND rating_count > 0") > 10
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM technician_profiles WHERE hourly_rate_minor > 0 AND schedule <> '[]'"), 62);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM users WHERE location_lng NOT BETWEEN 36.6 AND 37.0 OR location_lat NOT BETWEEN -1.5 AND -1.1"),
+        0,
+        "everyone is around Nairobi"
+    );
+    drop(conn);
+    let check = baitech(&a).arg("ledger-check").output().unwrap();
+    assert!(check.status.success(), "{}", text(&check));
+
+    // Every printed account signs in; technicians are found near Westlands.
+    let accounts = printed_accounts(&t);
+    let roles: Vec<&str> = accounts.iter().map(|(r, _, _)| r.as_str()).collect();
+    for role in ["admin", "support", "technician", "customer"] {
+        assert!(roles.contains(&role), "no {role} printed: {t}");
+    }
+    let server = serve(&a, "022", &[]).await;
+    let client = reqwest::Client::new();
+    let mut customer_token = String::new();
+    for (role, email, password) in &accounts {
+        let res = client
+            .post(format!("{}/api/v1/auth/login", server.base))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{email}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["user"]["role"], json!(role), "{email}");
+        if email == "customer1@gmail.com" {
+            customer_token = body["token"].as_str().unwrap().to_string();
+        }
+    }
+    let res = client
+        .get(format!(
+            "{}/api/v1/users/nearby-technicians?lat=-1.2676&lng=36.8065&radius=25&limit=50",
+            server.base
+        ))
+        .bearer_auth(&customer_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["total"].as_i64().unwrap_or(0) >= 20, "{body}");
+    let res = client
+        .get(format!("{}/api/v1/bookings?limit=5", server.base))
+        .bearer_auth(&customer_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
