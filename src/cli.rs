@@ -82,6 +82,24 @@ pub enum Command {
     LedgerCheck,
     /// Rebuild the search index from the database (refused while a server holds the data dir).
     Reindex,
+    /// Inspect the job queue: list jobs, requeue dead ones, retry waiting ones now.
+    #[command(subcommand)]
+    Jobs(crate::jobs::cli::JobsCommand),
+    /// Fill an empty data dir with a demo Nairobi marketplace and print accounts to sign in with.
+    SeedDemo {
+        /// Generated technicians (besides the two named ones).
+        #[arg(long, default_value_t = 200)]
+        technicians: u32,
+        /// Generated customers (besides the named one).
+        #[arg(long, default_value_t = 500)]
+        customers: u32,
+        /// Bookings, in every status, with payments and reviews.
+        #[arg(long, default_value_t = 2000)]
+        bookings: u32,
+        /// Random seed: the same seed plans the same marketplace.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -151,6 +169,25 @@ pub fn run_offline(command: &Command, config: &Config) -> Result<(), String> {
         Command::User(cmd) => user(config, cmd),
         Command::LedgerCheck => ledger_check(config),
         Command::Reindex => reindex(config),
+        Command::Jobs(cmd) => crate::jobs::cli::run(config, cmd),
+        Command::SeedDemo {
+            technicians,
+            customers,
+            bookings,
+            seed,
+        } => {
+            let options = crate::seed::Options {
+                technicians: *technicians,
+                customers: *customers,
+                bookings: *bookings,
+                seed: *seed,
+            };
+            let started = std::time::Instant::now();
+            let sign_ins = crate::seed::run(config, options)?;
+            crate::seed::print_sign_ins(&sign_ins, &options);
+            println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+            Ok(())
+        }
     }
 }
 

@@ -208,6 +208,16 @@ settings! {
     smtp_tls: SmtpTls = SmtpTls::Starttls;
     /// Background job workers.
     job_workers: u32 = 2u32;
+    /// Hours a failing job keeps being retried (backoff doubling from 2 s up to an hour) before it is dead.
+    job_give_up_hours: u64 = 24u64;
+    /// Days finished (done or dead) jobs are kept before the daily prune deletes them.
+    job_retention_days: u64 = 14u64;
+    /// Days events are kept once every consumer has read them, before the daily prune deletes them.
+    event_retention_days: u64 = 30u64;
+    /// Days files in <data_dir>/outbox (dev emails and provider requests) are kept before the daily prune deletes them.
+    outbox_retention_days: u64 = 7u64;
+    /// WAL pages after which SQLite checkpoints on commit; 0 leaves checkpoints to Litestream (set 0 when it replicates the database).
+    db_wal_autocheckpoint: u32 = 1000u32;
     /// Read connections in the database pool.
     db_pool_size: u32 = 8u32;
     /// argon2id memory cost in KiB (OWASP: 19456).

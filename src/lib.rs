@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod ids;
 pub mod jobs;
@@ -24,6 +25,7 @@ pub mod providers;
 pub mod realtime;
 pub mod reviews;
 pub mod search;
+pub mod seed;
 pub mod state;
 pub mod system;
 pub mod users;
@@ -52,10 +54,13 @@ use crate::state::AppState;
 /// JWT secret, and registers job handlers and event consumers.
 pub fn build_state(config: Config) -> Result<AppState, String> {
     let started = Instant::now();
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    files::secure_data_dir(&config.data_dir)?;
     db::health::preflight(&config.data_dir)?;
     let db = Db::open(&config.data_dir.join("baitech.db"), config.db_pool_size)?;
+    let pages = config.db_wal_autocheckpoint;
+    db.with_writer(|c| c.pragma_update(None, "wal_autocheckpoint", pages))
+        .and_then(|r| r.map_err(Into::into))
+        .map_err(|e| format!("wal_autocheckpoint: {e}"))?;
     let secret = jwt_secret(&config)?;
     let geo = db
         .read_blocking(users::geo::GeoIndex::load)
@@ -70,6 +75,9 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     media::schedule_sweep_for_leftovers(&media, &db)?;
     media::load_private_documents(&media, &db)?;
     jobs.register(matching::PURGE_JOB, matching::purge_job);
+    jobs.register(crate::jobs::prune::JOB, crate::jobs::prune::job);
+    db.write_blocking(crate::jobs::prune::schedule)
+        .map_err(|e| format!("scheduling the retention prune: {e}"))?;
     events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
     db.write_blocking(matching::schedule_purge)
         .map_err(|e| format!("scheduling the matching purge: {e}"))?;

@@ -40,6 +40,7 @@ fn return_large_allocations_to_the_os() {
 
 fn main() {
     return_large_allocations_to_the_os();
+    baitech::files::private_umask();
     let cli = Cli::parse();
     let names = std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned());
     for name in unknown_env_vars(names) {

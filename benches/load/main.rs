@@ -14,6 +14,7 @@ mod media;
 mod payments;
 mod reviews;
 mod search;
+mod seed;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -221,5 +222,6 @@ fn main() {
         search::run().await;
         backup::run().await;
         hardening::run().await;
+        seed::run().await;
     });
 }

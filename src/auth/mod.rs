@@ -1,5 +1,6 @@
 //! Accounts and sign-in: the "1. Authentication Routes" of the spec.
 
+pub mod emails;
 pub mod extract;
 pub mod password;
 pub mod policy;

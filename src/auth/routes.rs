@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::auth::extract::{CurrentUser, Role};
 use crate::auth::sessions::{self, Client};
 use crate::auth::store::{self, Account, NewAccount, NewLocation};
-use crate::auth::{password, policy, tokens, totp};
+use crate::auth::{emails, password, policy, tokens, totp};
 use crate::error::{check, finish, ApiError, ApiResult, FieldError};
 use crate::http::middleware::ClientIp;
 use crate::http::{list_response, AppJson, AppQuery, Page, PageQuery};
@@ -23,9 +23,6 @@ use crate::state::AppState;
 
 /// Lifetime of the 2FA challenge token.
 const CHALLENGE_TTL_SECS: u64 = 600;
-/// Email verification links live a day, reset links an hour.
-const VERIFY_TTL_MS: i64 = 24 * 3600 * 1000;
-const RESET_TTL_MS: i64 = 3600 * 1000;
 /// Window for counting failed sign-ins per account.
 const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
@@ -80,10 +77,6 @@ fn issue_tokens(
         Some(&family),
     );
     Ok((access, refresh))
-}
-
-fn queue_email(conn: &rusqlite::Connection, to: &str, subject: &str, body: &str) -> ApiResult<()> {
-    crate::providers::email::enqueue(conn, to, subject, body)
 }
 
 // ---------------------------------------------------------------- register
@@ -206,26 +199,38 @@ async fn register(
     let password_hash = password::hash(pw, state.password_cost()).await?;
     let c = client(&ip, &headers);
     let st = state.clone();
-    let verify_base = format!("{}/api/v1/auth/verify-email", state.config.public_url);
     let (account, access, refresh) = state
         .db
         .write(move |tx| {
             let account = store::insert(
                 tx,
-                &NewAccount { email, phone, password_hash, first_name, last_name, role, location },
+                &NewAccount {
+                    email,
+                    phone,
+                    password_hash,
+                    first_name,
+                    last_name,
+                    role,
+                    location,
+                },
             )?;
-            let raw = store::issue_one_time_token(tx, &account.id, "verify_email", VERIFY_TTL_MS)?;
-            queue_email(
+            // Rendered (and its token issued) when sent: no token in the job.
+            emails::enqueue(tx, emails::VERIFY_EMAIL, &account.id)?;
+            crate::events::emit(
                 tx,
-                &account.email,
-                "Verify your BaiTech email address",
-                &format!(
-                    "Hello {},\n\nWelcome to BaiTech. Confirm your email address by opening this link:\n\n{verify_base}/{raw}\n\nThe link is valid for 24 hours.\n",
-                    account.first_name
-                ),
+                "user.registered",
+                Some(&account.id),
+                Some(&account.id),
+                &json!({"role": account.role.as_str()}),
             )?;
-            crate::events::emit(tx, "user.registered", Some(&account.id), Some(&account.id), &json!({"role": account.role.as_str()}))?;
-            store::record_login(tx, Some(&account.id), &account.email, "registered", &c.ip, &c.user_agent)?;
+            store::record_login(
+                tx,
+                Some(&account.id),
+                &account.email,
+                "registered",
+                &c.ip,
+                &c.user_agent,
+            )?;
             let (access, refresh) = issue_tokens(&st, tx, &account, &c)?;
             Ok((account, access, refresh))
         })
@@ -628,27 +633,14 @@ async fn forgot_password(
     let email = policy::normalize_email(&text(&body.email))
         .ok_or_else(|| ApiError::field("email", "Valid email is required"))?;
     state.limits.check_account(&format!("forgot:{email}"))?;
-    let link_base = format!(
-        "{}/reset-password",
-        state.config.client_web_url.trim_end_matches('/')
-    );
-    let api_base = format!("{}/api/v1/auth/reset-password", state.config.public_url);
     state
         .db
         .write(move |tx| {
-            let Some(account) = store::find_by_email(tx, &email)?.filter(|a| a.status == "active") else {
+            let Some(account) = store::find_by_email(tx, &email)?.filter(|a| a.status == "active")
+            else {
                 return Ok(());
             };
-            let raw = store::issue_one_time_token(tx, &account.id, "reset_password", RESET_TTL_MS)?;
-            queue_email(
-                tx,
-                &account.email,
-                "Reset your BaiTech password",
-                &format!(
-                    "Hello {},\n\nSomeone asked to reset the password of your BaiTech account. To choose a new one, open:\n\n{link_base}/{raw}\n\n(Apps: POST the new password to {api_base}/{raw})\n\nThe link is valid for one hour. If it was not you, ignore this email.\n",
-                    account.first_name
-                ),
-            )
+            emails::enqueue(tx, emails::RESET_PASSWORD, &account.id)
         })
         .await?;
     Ok(Json(

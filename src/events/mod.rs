@@ -101,6 +101,12 @@ impl EventBus {
             .push((name.to_string(), Delivery::Batch(handler, linger)));
     }
 
+    /// Names of the registered consumers: the retention prune keeps every
+    /// event one of them has not read.
+    pub fn consumer_names(&self) -> Vec<String> {
+        self.consumers.iter().map(|(n, _)| n.clone()).collect()
+    }
+
     /// Starts one delivery task per consumer; they stop when `shutdown` fires.
     pub fn start(
         &self,

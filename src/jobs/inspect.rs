@@ -66,7 +66,8 @@ pub fn list(
     Ok((rows.collect::<Result<_, _>>()?, total))
 }
 
-/// Puts a dead job back in the queue, due now, with its attempts reset.
+/// Puts a dead job back in the queue, due now, with its attempts and
+/// failing clock reset (it gets a full give-up age again).
 /// 404 when no such job, 409 when it is not dead.
 pub fn requeue(conn: &Connection, id: i64) -> ApiResult<()> {
     move_job(conn, id, "dead", "requeued")
@@ -90,7 +91,7 @@ fn move_job(conn: &Connection, id: i64, from: &str, verb: &str) -> ApiResult<()>
         ))),
         Some(_) => {
             let reset = if from == "dead" {
-                ", attempts = 0, finished_at = NULL"
+                ", attempts = 0, finished_at = NULL, failing_since = NULL"
             } else {
                 ""
             };
@@ -112,7 +113,7 @@ mod tests {
         conn.execute_batch(
             "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL,
              status TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL DEFAULT 8,
-             run_at INTEGER NOT NULL, locked_at INTEGER, last_error TEXT, created_at INTEGER NOT NULL, finished_at INTEGER);
+             run_at INTEGER NOT NULL, locked_at INTEGER, last_error TEXT, created_at INTEGER NOT NULL, finished_at INTEGER, failing_since INTEGER);
              INSERT INTO jobs (kind, payload, status, attempts, run_at, last_error, created_at, finished_at)
                VALUES ('email', '{}', 'dead', 8, 0, 'smtp down', 0, 5),
                       ('email', '{}', 'queued', 2, 99999999999999, 'smtp down', 0, NULL);",

@@ -3,12 +3,19 @@
 //! [`enqueue`] takes the caller's transaction, so a job exists exactly when
 //! the change that caused it committed. Workers claim due jobs one at a
 //! time, run the handler registered for the job's kind, and mark it done;
-//! a failure is retried with exponential backoff until `max_attempts`, then
-//! the job is `dead` (kept for inspection). Jobs left `running` by a crash
+//! a failure is retried with exponential backoff (2 s doubling up to an
+//! hour) for as long as the job has been failing less than
+//! `job_give_up_hours` (24 h by default), so a provider outage of a day
+//! delays mail and payouts without losing them; then the job is `dead`
+//! (kept for inspection, requeued with `baitech jobs requeue ID` or the
+//! dashboard). [`prune`] deletes old finished jobs, consumed events and
+//! dev outbox files on a daily schedule. Jobs left `running` by a crash
 //! are queued again at start, so handlers must tolerate a second run of a
 //! job whose first run was cut off (delivery is at least once).
 
+pub mod cli;
 pub mod inspect;
+pub mod prune;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +29,8 @@ use crate::error::ApiResult;
 use crate::ids::now_ms;
 use crate::state::AppState;
 
-/// Attempts before a job is declared dead.
+/// Stored in `jobs.max_attempts` for compatibility; giving up is decided
+/// by how long a job has been failing ([`after_failure`]), not by a count.
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 8;
 
 /// Queues a job of `kind` in the caller's transaction, due at `run_at` (ms) or now.
@@ -106,12 +114,39 @@ pub fn backoff_ms(attempt: i64) -> i64 {
     (1000i64 << exp).min(3_600_000)
 }
 
+/// What happens to a job whose attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Queued again, due at this time (ms).
+    RetryAt(i64),
+    /// Failing for longer than the give-up age: kept as `dead`.
+    Dead,
+}
+
+/// The retry rule: a job failing since `failing_since` (its first failure
+/// of this run; `None` when this is the first) is retried after
+/// [`backoff_ms`] until it has been failing for `give_up_ms`; the last
+/// retry is never scheduled past that age, so it is tried once more at it.
+pub fn after_failure(
+    now: i64,
+    failing_since: Option<i64>,
+    attempts: i64,
+    give_up_ms: i64,
+) -> AfterFailure {
+    let since = failing_since.unwrap_or(now);
+    let give_up_at = since.saturating_add(give_up_ms);
+    if now >= give_up_at {
+        return AfterFailure::Dead;
+    }
+    AfterFailure::RetryAt((now + backoff_ms(attempts)).min(give_up_at))
+}
+
 struct Claimed {
     id: i64,
     kind: String,
     payload: Value,
     attempts: i64,
-    max_attempts: i64,
+    failing_since: Option<i64>,
 }
 
 fn claim(conn: &Connection) -> ApiResult<Option<Claimed>> {
@@ -120,7 +155,7 @@ fn claim(conn: &Connection) -> ApiResult<Option<Claimed>> {
         .query_row(
             "UPDATE jobs SET status = 'running', locked_at = ?1, attempts = attempts + 1
              WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= ?1 ORDER BY run_at, id LIMIT 1)
-             RETURNING id, kind, payload, attempts, max_attempts",
+             RETURNING id, kind, payload, attempts, failing_since",
             [now],
             |r| {
                 let payload: String = r.get(2)?;
@@ -129,7 +164,7 @@ fn claim(conn: &Connection) -> ApiResult<Option<Claimed>> {
                     kind: r.get(1)?,
                     payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
                     attempts: r.get(3)?,
-                    max_attempts: r.get(4)?,
+                    failing_since: r.get(4)?,
                 })
             },
         )
@@ -191,7 +226,8 @@ async fn work(state: AppState, worker: u32, mut shutdown: tokio::sync::watch::Re
             }
             None => Err(format!("no handler for job kind {}", job.kind)),
         };
-        let (id, attempts, max) = (job.id, job.attempts, job.max_attempts);
+        let (id, attempts, failing_since) = (job.id, job.attempts, job.failing_since);
+        let give_up_ms = (state.config.job_give_up_hours as i64).saturating_mul(3_600_000);
         let kind = job.kind;
         match &outcome {
             Ok(()) => tracing::debug!(worker, job = id, kind = %kind, "job done"),
@@ -205,17 +241,20 @@ async fn work(state: AppState, worker: u32, mut shutdown: tokio::sync::watch::Re
                 let now = now_ms();
                 match outcome {
                     Ok(()) => tx.execute(
-                        "UPDATE jobs SET status = 'done', finished_at = ?2, locked_at = NULL WHERE id = ?1",
+                        "UPDATE jobs SET status = 'done', finished_at = ?2, locked_at = NULL, failing_since = NULL WHERE id = ?1",
                         params![id, now],
                     )?,
-                    Err(e) if attempts >= max => tx.execute(
-                        "UPDATE jobs SET status = 'dead', last_error = ?2, finished_at = ?3, locked_at = NULL WHERE id = ?1",
-                        params![id, e, now],
-                    )?,
-                    Err(e) => tx.execute(
-                        "UPDATE jobs SET status = 'queued', last_error = ?2, run_at = ?3, locked_at = NULL WHERE id = ?1",
-                        params![id, e, now + backoff_ms(attempts)],
-                    )?,
+                    Err(e) => match after_failure(now, failing_since, attempts, give_up_ms) {
+                        AfterFailure::Dead => tx.execute(
+                            "UPDATE jobs SET status = 'dead', last_error = ?2, finished_at = ?3, locked_at = NULL WHERE id = ?1",
+                            params![id, e, now],
+                        )?,
+                        AfterFailure::RetryAt(at) => tx.execute(
+                            "UPDATE jobs SET status = 'queued', last_error = ?2, run_at = ?3, locked_at = NULL,
+                             failing_since = COALESCE(failing_since, ?4) WHERE id = ?1",
+                            params![id, e, at, now],
+                        )?,
+                    },
                 };
                 Ok(())
             })
@@ -236,5 +275,48 @@ mod tests {
         assert_eq!(backoff_ms(2), 4000);
         assert_eq!(backoff_ms(3), 8000);
         assert_eq!(backoff_ms(40), 3_600_000);
+    }
+
+    #[test]
+    fn a_job_retries_through_a_day_long_outage_then_dies() {
+        const H: i64 = 3_600_000;
+        let day = 24 * H;
+        // (now, failing since, attempts, expected)
+        let table = [
+            (1_000, None, 1, AfterFailure::RetryAt(3_000)),
+            (10 * H, Some(0), 9, AfterFailure::RetryAt(10 * H + 512_000)),
+            (20 * H, Some(0), 30, AfterFailure::RetryAt(21 * H)),
+            (23 * H + 1, Some(0), 40, AfterFailure::RetryAt(day)),
+            (day, Some(0), 41, AfterFailure::Dead),
+            (day + 5, Some(0), 2, AfterFailure::Dead),
+        ];
+        for (now, since, attempts, expected) in table {
+            assert_eq!(
+                after_failure(now, since, attempts, day),
+                expected,
+                "now={now} since={since:?}"
+            );
+        }
+        // Attempts alone never kill a job: the 8th failure a minute in is retried.
+        assert!(matches!(
+            after_failure(60_000, Some(0), 8, day),
+            AfterFailure::RetryAt(_)
+        ));
+        // The old behaviour (dead after ~4 minutes of outage) is gone.
+        let mut now = 0;
+        let mut since = None;
+        for attempt in 1..=60 {
+            match after_failure(now, since, attempt, day) {
+                AfterFailure::RetryAt(at) => {
+                    since.get_or_insert(now);
+                    now = at;
+                }
+                AfterFailure::Dead => {
+                    assert!(now >= day, "died after {now} ms");
+                    return;
+                }
+            }
+        }
+        panic!("a job failing for 60 attempts never gave up");
     }
 }

@@ -3,6 +3,11 @@
 //! `<data_dir>/outbox/email-<job id>.eml` and logged, so verification and
 //! reset links work offline. The file is named by the job id, so a job run
 //! twice after a crash still leaves exactly one message.
+//!
+//! A job's payload is either a finished message `{to, subject, body}` (for
+//! texts that hold no secret) or `{template, userId}`: an account email
+//! rendered at send time by [`crate::auth::emails`], so that no reset or
+//! verification token is ever stored in `jobs.payload`.
 
 use lettre::message::{header::ContentType, Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
@@ -10,6 +15,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
+use crate::auth::emails::Rendered;
 use crate::error::ApiResult;
 use crate::jobs::{self, Job};
 use crate::state::AppState;
@@ -35,15 +41,33 @@ fn field<'a>(payload: &'a Value, key: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("email job without {key}"))
 }
 
-fn build(state: &AppState, payload: &Value, job_id: i64) -> Result<Message, String> {
+/// The message a job sends: its own text, or its template rendered now.
+/// `None` when a template has nothing left to send.
+async fn content(state: &AppState, payload: &Value) -> Result<Option<Rendered>, String> {
+    if let Some(template) = payload.get("template").and_then(Value::as_str) {
+        let template = template.to_string();
+        let user_id = field(payload, "userId")?.to_string();
+        let config = state.config.clone();
+        return state
+            .db
+            .write(move |tx| crate::auth::emails::render(tx, &config, &template, &user_id))
+            .await
+            .map_err(|e| e.to_string());
+    }
+    Ok(Some(Rendered {
+        to: field(payload, "to")?.to_string(),
+        subject: field(payload, "subject")?.to_string(),
+        body: field(payload, "body")?.to_string(),
+    }))
+}
+
+fn build(state: &AppState, mail: &Rendered, job_id: i64) -> Result<Message, String> {
     let from: Mailbox = state
         .config
         .smtp_from
         .parse()
         .map_err(|e| format!("smtp_from: {e}"))?;
-    let to: Mailbox = field(payload, "to")?
-        .parse()
-        .map_err(|e| format!("recipient: {e}"))?;
+    let to: Mailbox = mail.to.parse().map_err(|e| format!("recipient: {e}"))?;
     let host = state
         .config
         .public_url
@@ -57,16 +81,20 @@ fn build(state: &AppState, payload: &Value, job_id: i64) -> Result<Message, Stri
     Message::builder()
         .from(from)
         .to(to)
-        .subject(field(payload, "subject")?)
+        .subject(mail.subject.clone())
         .message_id(Some(format!("<job-{job_id}@{host}>")))
         .header(ContentType::TEXT_PLAIN)
-        .body(field(payload, "body")?.to_string())
+        .body(mail.body.clone())
         .map_err(|e| e.to_string())
 }
 
 /// The job handler: sends (or writes to the outbox) one email.
 pub async fn send(state: AppState, job: Job) -> Result<(), String> {
-    let message = build(&state, &job.payload, job.id)?;
+    let Some(mail) = content(&state, &job.payload).await? else {
+        tracing::info!(job = job.id, "account email no longer needed; not sent");
+        return Ok(());
+    };
+    let message = build(&state, &mail, job.id)?;
     let c = &state.config;
     if c.smtp_host.is_empty() {
         let dir = c.data_dir.join("outbox");
@@ -81,7 +109,7 @@ pub async fn send(state: AppState, job: Job) -> Result<(), String> {
         tokio::fs::rename(&tmp, &path)
             .await
             .map_err(|e| e.to_string())?;
-        tracing::info!(to = %field(&job.payload, "to")?, subject = %field(&job.payload, "subject")?, file = %path.display(), "email written to outbox (no SMTP configured)");
+        tracing::info!(to = %mail.to, subject = %mail.subject, file = %path.display(), "email written to outbox (no SMTP configured)");
         return Ok(());
     }
     let builder = match c.smtp_tls {
@@ -110,6 +138,6 @@ pub async fn send(state: AppState, job: Job) -> Result<(), String> {
         .send(message)
         .await
         .map_err(|e| format!("smtp: {e}"))?;
-    tracing::info!(to = %field(&job.payload, "to")?, "email sent");
+    tracing::info!(to = %mail.to, "email sent");
     Ok(())
 }

@@ -12,6 +12,7 @@ mod hardening;
 mod matching;
 mod media;
 mod ops_cli;
+mod ops_jobs;
 mod payments;
 mod platform;
 mod reviews;

@@ -240,12 +240,13 @@ async fn jobs_retry_with_backoff_then_die() {
         })
         .await;
     assert!(run_at > now + 1000, "retried later, not at once");
-    // Exhaust the attempts: the job is then dead, kept for inspection.
+    // Failing for longer than the give-up age (24 h): the next failure
+    // makes it dead, kept for inspection.
     s.state
         .db
         .write(move |tx| {
             Ok(tx.execute(
-                "UPDATE jobs SET attempts = max_attempts - 1, run_at = 0 WHERE id = ?1",
+                "UPDATE jobs SET failing_since = 1, run_at = 0 WHERE id = ?1",
                 [id],
             )?)
         })
