@@ -193,6 +193,12 @@ settings! {
     matching_profile_cache_secs: u64 = 30u64;
     /// Offset of the marketplace's local time from UTC in minutes (weekly schedules, scheduledDate + scheduledTime); 180 = Nairobi.
     matching_utc_offset_mins: i64 = 180i64;
+    /// Tickets a support agent may hold at once (assigned, in progress, waiting) until they set their own cap.
+    support_max_concurrent_tickets: u64 = 5u64;
+    /// Percent of an SLA target after which the assignee is warned (the breach escalates at 100%).
+    support_sla_warn_percent: u64 = 80u64;
+    /// Hours after closing during which the ticket's customer may reopen it.
+    support_reopen_window_hours: u64 = 168u64;
 }
 
 fn env_value<T: std::str::FromStr>(
