@@ -12,6 +12,7 @@ mod media;
 mod payments;
 mod reviews;
 mod search;
+mod support;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -217,5 +218,6 @@ fn main() {
         media::run().await;
         matching::run().await;
         search::run().await;
+        support::run().await;
     });
 }

@@ -79,13 +79,11 @@ pub fn change_status(
         Status::Assigned => {
             t.assigned_at.get_or_insert(now);
         }
-        Status::Resolved => {
-            if t.resolved_at.is_none() {
-                t.resolved_at = Some(now);
-                let (actual, met) = stop_clock(&times, t.resolution_target, now);
-                t.resolution_actual = Some(actual);
-                t.resolution_met = Some(met);
-            }
+        Status::Resolved if t.resolved_at.is_none() => {
+            t.resolved_at = Some(now);
+            let (actual, met) = stop_clock(&times, t.resolution_target, now);
+            t.resolution_actual = Some(actual);
+            t.resolution_met = Some(met);
         }
         Status::Closed => {
             t.closed_at.get_or_insert(now);
