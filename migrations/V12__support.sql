@@ -1,14 +1,17 @@
 -- Support desk: tickets, their messages, status history and internal
 -- notes, and the support agents' availability and load cap.
 
--- One row per support account that has set its availability. Load is not
--- stored: it is counted from support_tickets (index support_tickets_load)
--- inside the write transaction that assigns, so it cannot drift.
+-- One row per staff member who set their availability or was ever given a
+-- ticket. `active_count` is their load: tickets assigned to them in a
+-- status that counts (assigned, in_progress, waiting_*, reopened), kept by
+-- the triggers below on every insert, update and delete of a ticket, so
+-- no code path can let it drift and the pick reads it without counting.
 CREATE TABLE support_agents (
     user_id          TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     availability     TEXT NOT NULL DEFAULT 'offline'
                      CHECK (availability IN ('available','busy','away','offline')),
     max_concurrent   INTEGER NOT NULL DEFAULT 5 CHECK (max_concurrent >= 0),
+    active_count     INTEGER NOT NULL DEFAULT 0,
     last_assigned_at INTEGER NOT NULL DEFAULT 0,
     rating_sum       INTEGER NOT NULL DEFAULT 0,
     rating_count     INTEGER NOT NULL DEFAULT 0,
@@ -77,6 +80,28 @@ CREATE INDEX support_tickets_queue ON support_tickets (priority_rank DESC, creat
 -- Urgent tickets still being worked.
 CREATE INDEX support_tickets_urgent ON support_tickets (created_at)
     WHERE priority = 'urgent' AND status NOT IN ('resolved','closed');
+
+CREATE TRIGGER support_load_insert AFTER INSERT ON support_tickets
+WHEN NEW.assigned_to IS NOT NULL
+ AND NEW.status IN ('assigned','in_progress','waiting_customer','waiting_internal','reopened')
+BEGIN
+    UPDATE support_agents SET active_count = active_count + 1 WHERE user_id = NEW.assigned_to;
+END;
+CREATE TRIGGER support_load_update AFTER UPDATE OF assigned_to, status ON support_tickets
+BEGIN
+    UPDATE support_agents SET active_count = active_count - 1
+     WHERE user_id = OLD.assigned_to
+       AND OLD.status IN ('assigned','in_progress','waiting_customer','waiting_internal','reopened');
+    UPDATE support_agents SET active_count = active_count + 1
+     WHERE user_id = NEW.assigned_to
+       AND NEW.status IN ('assigned','in_progress','waiting_customer','waiting_internal','reopened');
+END;
+CREATE TRIGGER support_load_delete AFTER DELETE ON support_tickets
+WHEN OLD.assigned_to IS NOT NULL
+ AND OLD.status IN ('assigned','in_progress','waiting_customer','waiting_internal','reopened')
+BEGIN
+    UPDATE support_agents SET active_count = active_count - 1 WHERE user_id = OLD.assigned_to;
+END;
 
 CREATE TABLE support_messages (
     id          TEXT PRIMARY KEY,

@@ -70,11 +70,27 @@ fn minutes_between(from: i64, to: Option<i64>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// A staff member's card as a requester sees it: no phone number.
+fn for_view(mut card: Value, view: View, requester_id: &str) -> Value {
+    if view == View::Requester && card["_id"] != requester_id {
+        if let Some(o) = card.as_object_mut() {
+            o.remove("phoneNumber");
+        }
+    }
+    card
+}
+
 /// One message as the wire has it (`_id`, no `id`).
-pub fn message_json(conn: &Connection, m: &Message, people: &mut People) -> ApiResult<Value> {
+pub fn message_json(
+    conn: &Connection,
+    m: &Message,
+    view: View,
+    requester_id: &str,
+    people: &mut People,
+) -> ApiResult<Value> {
     Ok(json!({
         "_id": m.id,
-        "sender": people.card(conn, &m.sender_id)?,
+        "sender": for_view(people.card(conn, &m.sender_id)?, view, requester_id),
         "senderRole": m.sender_role,
         "message": m.message,
         "attachments": m.attachments,
@@ -100,7 +116,10 @@ pub fn ticket_json(
     m.insert("ticketNumber".into(), json!(t.ticket_number));
     m.insert("customer".into(), people.card(conn, &t.customer_id)?);
     if let Some(a) = &t.assigned_to {
-        m.insert("assignedTo".into(), people.card(conn, a)?);
+        m.insert(
+            "assignedTo".into(),
+            for_view(people.card(conn, a)?, view, &t.customer_id),
+        );
     }
     m.insert("subject".into(), json!(t.subject));
     m.insert("description".into(), json!(t.description));
@@ -148,7 +167,10 @@ pub fn ticket_json(
     m.insert("isEscalated".into(), json!(t.is_escalated));
     m.insert("escalationLevel".into(), json!(t.escalation_level));
     if let Some(to) = &t.escalated_to {
-        m.insert("escalatedTo".into(), people.card(conn, to)?);
+        m.insert(
+            "escalatedTo".into(),
+            for_view(people.card(conn, to)?, view, &t.customer_id),
+        );
     }
     put(&mut m, "escalatedAt", iso_opt(t.escalated_at));
     if staff {
@@ -172,7 +194,7 @@ pub fn ticket_json(
         let messages = store::messages(conn, &t.id, staff)?;
         let mut out = Vec::with_capacity(messages.len());
         for msg in &messages {
-            out.push(message_json(conn, msg, people)?);
+            out.push(message_json(conn, msg, view, &t.customer_id, people)?);
         }
         m.insert("messageCount".into(), json!(out.len()));
         m.insert("messages".into(), Value::Array(out));

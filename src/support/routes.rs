@@ -955,7 +955,8 @@ async fn add_message(
             }
             t.updated_at = now;
             store::save(tx, &t)?;
-            message_json(tx, &msg, &mut People::default())
+            let view = if staff { View::Staff } else { View::Requester };
+            message_json(tx, &msg, view, &t.customer_id, &mut People::default())
         })
         .await?;
     Ok((

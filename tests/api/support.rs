@@ -320,6 +320,7 @@ async fn auto_assignment_is_fair_and_capped_under_50_concurrent_creates() {
         })
         .await;
     assert!(loads.iter().all(|(_, n)| *n <= 5), "{loads:?}");
+    assert_loads_match(&s).await;
     // The away agent comes back: five tickets from the queue, most urgent first.
     s.put(
         "/api/v1/support/availability",
@@ -353,7 +354,44 @@ async fn auto_assignment_is_fair_and_capped_under_50_concurrent_creates() {
         .expect(400);
     assert_eq!(full["currentWorkload"], 5);
     assert!(full["message"].as_str().unwrap().contains("(5)"));
+    // Resolving frees a slot, which the queue fills at once.
+    let busy = d["dashboard"]["assignedTickets"][0]["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.put(
+        &format!("{T}/{busy}/status"),
+        Some(&away.token),
+        json!({"status": "resolved"}),
+    )
+    .await
+    .expect(200);
+    let d = s
+        .get("/api/v1/support/dashboard", Some(&away.token))
+        .await
+        .expect(200);
+    assert_eq!(d["dashboard"]["currentWorkload"], 5);
+    assert_loads_match(&s).await;
     s.stop().await;
+}
+
+/// The stored loads (kept by triggers) equal a recount from the tickets.
+async fn assert_loads_match(s: &TestServer) {
+    let drift: Vec<(String, i64, i64)> = s
+        .query(|c| {
+            let mut st = c.prepare(
+                "SELECT a.user_id, a.active_count,
+                    (SELECT COUNT(*) FROM support_tickets t WHERE t.assigned_to = a.user_id
+                      AND t.status IN ('assigned','in_progress','waiting_customer','waiting_internal','reopened'))
+                 FROM support_agents a",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+        .await;
+    for (agent, stored, counted) in drift {
+        assert_eq!(stored, counted, "load of {agent}");
+    }
 }
 
 /// Fewest open tickets first; ties to the agent who waited longest.
@@ -698,6 +736,12 @@ async fn internal_notes_never_reach_the_customer() {
         }
         let t = &answers[0]["ticket"];
         assert_eq!(t["messageCount"], 2);
+        assert_eq!(t["assignedTo"]["_id"], json!(ag.id));
+        assert!(
+            t["assignedTo"].get("phoneNumber").is_none(),
+            "no staff phone for customers"
+        );
+        assert!(t["customer"]["phoneNumber"].is_string());
         // Staff see everything.
         let staff = s
             .get(&format!("{T}/{id}"), Some(&ag.token))
