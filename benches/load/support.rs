@@ -19,6 +19,7 @@ const CAP: i64 = 100;
 /// Tickets of the bench agent among [`TICKETS`] (a few still being worked).
 const AGENT_TICKETS: usize = 3_000;
 const PASSWORD: &str = "correct horse battery";
+const PRIORITIES: [&str; 4] = ["low", "medium", "high", "urgent"];
 
 fn id(n: usize, kind: u8) -> String {
     format!("{:08x}{:02x}{:014x}", 0x6600_0000u32, kind, n)
@@ -58,7 +59,6 @@ fn seed(data_dir: &std::path::Path) {
              VALUES (?1, ?2, ?3, ?4, ?5, 'Seeded', 'A seeded ticket.', 'general', ?6, ?7, ?8, 60, 480, ?9, ?9)",
         )?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(17);
-        let priorities = ["low", "medium", "high", "urgent"];
         for n in 0..TICKETS {
             let p = rng.gen_range(0..4usize);
             // Most tickets are finished; 1 in 10 waits unassigned; a few are worked.
@@ -72,7 +72,7 @@ fn seed(data_dir: &std::path::Path) {
             };
             let at = now - (TICKETS - n) as i64 * 30_000;
             ticket.execute(params![id(n, 3), n as i64 + 1, format!("TKT-{at:013}-{:06}", n + 1),
-                                   id(rng.gen_range(0..CUSTOMERS), 1), assignee, priorities[p], p as i64,
+                                   id(rng.gen_range(0..CUSTOMERS), 1), assignee, PRIORITIES[p], p as i64,
                                    status, at])?;
         }
         Ok(())
@@ -145,7 +145,7 @@ pub async fn run() {
                 c.post(&url)
                     .bearer_auth(&token)
                     .json(&json!({"subject": format!("Bench ticket {n}"), "description": "Created by the load harness",
-                                  "category": "payment", "priority": ["low", "medium", "high", "urgent"][n as usize % 4]}))
+                                  "category": "payment", "priority": PRIORITIES[n as usize % 4]}))
                     .send()
                     .await
                     .map(|r| r.status().as_u16() == 201)
