@@ -316,6 +316,12 @@ settings! {
     http_idle_timeout_secs: u64 = 60u64;
     /// Most client connections served at once; further ones wait in the kernel's backlog.
     http_max_connections: u32 = 1024u32;
+    /// Tickets a support agent may hold at once (assigned, in progress, waiting) until they set their own cap.
+    support_max_concurrent_tickets: u64 = 5u64;
+    /// Percent of an SLA target after which the assignee is warned (the breach escalates at 100%).
+    support_sla_warn_percent: u64 = 80u64;
+    /// Hours after closing during which the ticket's customer may reopen it.
+    support_reopen_window_hours: u64 = 168u64;
 }
 
 fn env_value<T>(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<T>, String>

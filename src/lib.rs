@@ -27,6 +27,7 @@ pub mod reviews;
 pub mod search;
 pub mod seed;
 pub mod state;
+pub mod support;
 pub mod system;
 pub mod users;
 
@@ -69,6 +70,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     jobs.register(providers::email::JOB_KIND, providers::email::send);
     let mut events = EventBus::default();
     payments::register(&mut jobs, &mut events);
+    support::install(&mut jobs, &mut events);
     jobs.register(users::store::SCRUB_JOB, users::scrub_job);
     jobs.register(media::SWEEP_JOB, media::sweep_job);
     let media = Arc::new(media::Media::open(&config)?);
@@ -165,6 +167,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(media::routes::profile_picture_routes())
         .merge(media::routes::file_routes())
         .nest("/api/v1/matching", matching::routes::routes())
+        .nest("/api/v1/support", support::routes::routes())
 }
 
 /// The OpenAPI document of this build.
@@ -334,6 +337,7 @@ mod tests {
             ),
             ("media files", super::media::routes::file_routes()),
             ("matching", super::matching::routes::routes()),
+            ("support", super::support::routes::routes()),
         ];
         let mut seen: BTreeMap<String, (&str, serde_json::Value)> = BTreeMap::new();
         let mut clashes = Vec::new();

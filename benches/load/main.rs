@@ -15,6 +15,7 @@ mod payments;
 mod reviews;
 mod search;
 mod seed;
+mod support;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -223,5 +224,6 @@ fn main() {
         backup::run().await;
         hardening::run().await;
         seed::run().await;
+        support::run().await;
     });
 }

@@ -19,4 +19,5 @@ mod reviews;
 mod schemathesis;
 mod search;
 mod smtp;
+mod support;
 mod users;

@@ -1,0 +1,287 @@
+//! Support desk: tickets with a status state machine, SLA clocks that pause
+//! while the desk waits on the customer, warning and breach jobs on the job
+//! queue, auto-assignment by load, internal notes, dashboard and stats.
+//!
+//! Every change to a ticket is one write transaction that also records the
+//! status history and emits the `ticket.*` events the notifications module
+//! consumes: `ticket.created`, `ticket.assigned`, `ticket.replied` (never
+//! for internal notes), `ticket.escalated`, `ticket.sla_warning`,
+//! `ticket.sla_breached` and `ticket.status_changed`. Assignment picks and
+//! inserts in the same transaction on the single writer, so no agent ever
+//! goes over their `maxConcurrentTickets`, however many tickets arrive at
+//! once.
+
+pub mod document;
+pub mod model;
+pub mod routes;
+pub mod schemas;
+pub mod store;
+
+use rusqlite::Connection;
+use serde_json::{json, Value};
+
+use crate::error::ApiResult;
+use crate::events::EventBus;
+use crate::ids::now_ms;
+use crate::jobs::{Job, JobRegistry};
+use crate::state::AppState;
+use model::{pauses_clock, pick_agent, sla_step, stop_clock, Clock, ClockState, SlaStep, Status};
+use store::Ticket;
+
+/// Kind of the per-ticket SLA job: it warns before a clock's deadline,
+/// breaches and escalates after it, and schedules its own next look.
+pub const SLA_JOB: &str = "support.sla";
+
+/// Registers the support desk's job handlers (one line in `build_state`).
+pub fn install(jobs: &mut JobRegistry, _events: &mut EventBus) {
+    jobs.register(SLA_JOB, sla_job);
+}
+
+/// Emits a `ticket.*` event in the caller's transaction.
+pub fn emit(
+    conn: &Connection,
+    kind: &str,
+    t: &Ticket,
+    actor: Option<&str>,
+    payload: Value,
+) -> ApiResult<()> {
+    crate::events::emit(conn, kind, Some(&t.id), actor, &payload)?;
+    Ok(())
+}
+
+/// Queues the SLA job of `t` at `at` (ms).
+pub fn schedule_sla(conn: &Connection, t: &Ticket, at: i64) -> ApiResult<()> {
+    crate::jobs::enqueue(conn, SLA_JOB, &json!({"ticketId": t.id}), Some(at))?;
+    Ok(())
+}
+
+/// Moves `t` to `to` with every side effect: the clock pauses while
+/// waiting on the customer and resumes after, `resolved` stops the
+/// resolution clock, `closed`/`reopened` set their times, a history entry
+/// is written and `ticket.status_changed` emitted. The caller has checked
+/// the move with [`model::transition`] and saves `t` afterwards.
+pub fn change_status(
+    conn: &Connection,
+    t: &mut Ticket,
+    to: Status,
+    actor: Option<&str>,
+    now: i64,
+) -> ApiResult<()> {
+    let from = t.status;
+    if from == to {
+        return Ok(());
+    }
+    let was_paused = t.paused_at.is_some();
+    let times = t.sla_times().with_pause(pauses_clock(to), now);
+    t.paused_at = times.paused_at;
+    t.paused_ms = times.paused_ms;
+    match to {
+        Status::Assigned => {
+            t.assigned_at.get_or_insert(now);
+        }
+        Status::Resolved if t.resolved_at.is_none() => {
+            t.resolved_at = Some(now);
+            let (actual, met) = stop_clock(&times, t.resolution_target, now);
+            t.resolution_actual = Some(actual);
+            t.resolution_met = Some(met);
+        }
+        Status::Closed => {
+            t.closed_at.get_or_insert(now);
+        }
+        Status::Reopened => {
+            t.reopened_at = Some(now);
+            t.closed_at = None;
+            t.resolved_at = None;
+        }
+        _ => {}
+    }
+    t.status = to;
+    t.updated_at = now;
+    store::insert_history(conn, &t.id, to, actor, None, now)?;
+    emit(
+        conn,
+        "ticket.status_changed",
+        t,
+        actor,
+        json!({"ticketId": t.id, "ticketNumber": t.ticket_number, "customerId": t.customer_id,
+               "from": from.as_str(), "to": to.as_str()}),
+    )?;
+    if was_paused && t.paused_at.is_none() {
+        schedule_sla(conn, t, now)?;
+    }
+    Ok(())
+}
+
+/// Gives `t` to `agent_id`: an `open` or `reopened` ticket becomes
+/// `assigned`; emits `ticket.assigned`. The caller checked the cap in this
+/// same transaction and saves `t` afterwards.
+pub fn assign(
+    conn: &Connection,
+    t: &mut Ticket,
+    agent_id: &str,
+    actor: Option<&str>,
+    now: i64,
+) -> ApiResult<()> {
+    t.assigned_to = Some(agent_id.to_string());
+    t.assigned_at = Some(now);
+    t.updated_at = now;
+    if matches!(t.status, Status::Open | Status::Reopened) {
+        change_status(conn, t, Status::Assigned, actor, now)?;
+    }
+    store::touch_assigned(conn, agent_id, now)?;
+    emit(
+        conn,
+        "ticket.assigned",
+        t,
+        actor,
+        json!({"ticketId": t.id, "ticketNumber": t.ticket_number, "customerId": t.customer_id,
+               "assigneeId": agent_id}),
+    )
+}
+
+/// Assigns `t` to the available agent with the fewest open tickets, if any
+/// is under their cap (see [`model::pick_agent`]). Returns whether it did.
+pub fn auto_assign(conn: &Connection, t: &mut Ticket, now: i64) -> ApiResult<bool> {
+    let agents = store::available_agents(conn)?;
+    let Some(agent) = pick_agent(&agents) else {
+        return Ok(false);
+    };
+    let agent_id = agent.user_id.clone();
+    assign(conn, t, &agent_id, None, now)?;
+    Ok(true)
+}
+
+/// Hands tickets waiting in the unassigned queue (most urgent, then
+/// oldest first) to agents with room, up to `max` of them. Called when an
+/// agent becomes available or frees a slot.
+pub fn drain_queue(conn: &Connection, now: i64, max: usize) -> ApiResult<usize> {
+    let mut done = 0;
+    while done < max {
+        let Some(mut t) = store::queue_head(conn, 1)?.pop() else {
+            break;
+        };
+        if !auto_assign(conn, &mut t, now)? {
+            break;
+        }
+        store::save(conn, &t)?;
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// The state of both clocks of `t`.
+pub fn clock_states(t: &Ticket) -> [ClockState; 2] {
+    [
+        ClockState {
+            clock: Clock::FirstResponse,
+            target_minutes: t.first_response_target,
+            is_stopped: t.first_response_at.is_some() || t.status.is_finished(),
+            is_warned: t.warned_first,
+            is_breached: t.breached_first,
+        },
+        ClockState {
+            clock: Clock::Resolution,
+            target_minutes: t.resolution_target,
+            is_stopped: t.status.is_finished(),
+            is_warned: t.warned_resolution,
+            is_breached: t.breached_resolution,
+        },
+    ]
+}
+
+/// One look of the SLA job at ticket `id` at `now`: warns, breaches and
+/// escalates as [`model::sla_step`] says, and queues the next look.
+/// Idempotent: flags on the ticket make each warning and breach fire once.
+pub fn run_sla(conn: &Connection, id: &str, now: i64, warn_percent: i64) -> ApiResult<()> {
+    let Some(mut t) = store::find(conn, id)? else {
+        return Ok(());
+    };
+    let times = t.sla_times();
+    let mut next: Option<i64> = None;
+    let mut changed = false;
+    for state in clock_states(&t) {
+        let step = sla_step(&times, &state, warn_percent, now);
+        let (warn, breach, wake, due_at) = match step {
+            SlaStep::Idle => continue,
+            SlaStep::WaitUntil(at) => (false, false, Some(at), None),
+            SlaStep::Warn { due_at } => (true, false, Some(due_at), Some(due_at)),
+            SlaStep::Breach { due_at } => (false, true, None, Some(due_at)),
+        };
+        if let Some(at) = wake {
+            next = Some(next.map_or(at, |n: i64| n.min(at)));
+        }
+        let payload = json!({"ticketId": t.id, "ticketNumber": t.ticket_number, "assigneeId": t.assigned_to,
+                             "clock": state.clock.as_str(), "dueAt": due_at.map(crate::ids::iso)});
+        if warn {
+            match state.clock {
+                Clock::FirstResponse => t.warned_first = true,
+                Clock::Resolution => t.warned_resolution = true,
+            }
+            emit(conn, "ticket.sla_warning", &t, None, payload)?;
+            changed = true;
+        } else if breach {
+            match state.clock {
+                Clock::FirstResponse => t.breached_first = true,
+                Clock::Resolution => t.breached_resolution = true,
+            }
+            emit(conn, "ticket.sla_breached", &t, None, payload)?;
+            escalate(
+                conn,
+                &mut t,
+                None,
+                &format!("SLA breached: {}", state.clock.as_str()),
+                None,
+                now,
+            )?;
+            changed = true;
+        }
+    }
+    if changed {
+        t.updated_at = now;
+        store::save(conn, &t)?;
+    }
+    if let Some(at) = next {
+        schedule_sla(conn, &t, at)?;
+    }
+    Ok(())
+}
+
+/// Raises `t`'s escalation level, noting why and to whom, and emits
+/// `ticket.escalated`. Status and assignee stay as they are.
+pub fn escalate(
+    conn: &Connection,
+    t: &mut Ticket,
+    to: Option<&str>,
+    reason: &str,
+    actor: Option<&str>,
+    now: i64,
+) -> ApiResult<()> {
+    t.is_escalated = true;
+    t.escalation_level += 1;
+    if let Some(to) = to {
+        t.escalated_to = Some(to.to_string());
+    }
+    t.escalated_at = Some(now);
+    t.escalation_reason = Some(reason.to_string());
+    t.updated_at = now;
+    emit(
+        conn,
+        "ticket.escalated",
+        t,
+        actor,
+        json!({"ticketId": t.id, "ticketNumber": t.ticket_number, "customerId": t.customer_id,
+               "assigneeId": t.assigned_to, "level": t.escalation_level}),
+    )
+}
+
+async fn sla_job(state: AppState, job: Job) -> Result<(), String> {
+    let Some(id) = job.payload["ticketId"].as_str().map(String::from) else {
+        return Ok(());
+    };
+    let warn = state.config.support_sla_warn_percent as i64;
+    state
+        .db
+        .write(move |tx| run_sla(tx, &id, now_ms(), warn))
+        .await
+        .map_err(|e| e.to_string())
+}
