@@ -241,6 +241,7 @@ fn restore(config: &Config, from: &PathBuf) -> Result<(), String> {
     copy_database(&src, &mut dst, "restore")?;
     // The index describes the replaced database; the next start rebuilds it.
     crate::search::discard(&config.data_dir)?;
+    crate::search::posts::discard_posts(&config.data_dir)?;
     println!(
         "restored {} into {}",
         from.display(),
@@ -404,6 +405,12 @@ fn reindex(config: &Config) -> Result<(), String> {
         done.users,
         started.elapsed().as_secs_f64(),
         done.last_event_id
+    );
+    let started = std::time::Instant::now();
+    let posts = crate::search::posts::rebuild_posts(&config.data_dir, &db)?;
+    println!(
+        "posts search index rebuilt: {posts} posts in {:.1} s",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -19,6 +19,7 @@ pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod payments;
+pub mod posts;
 pub mod providers;
 pub mod realtime;
 pub mod reviews;
@@ -77,6 +78,8 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         search::LINGER,
         search::consumer::on_events,
     );
+    posts::install(&mut events);
+    let posts = Arc::new(posts::Posts::open(&config.data_dir, &db)?);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -107,6 +110,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         matching,
         search: Arc::new(search),
         realtime: Arc::default(),
+        posts,
     })
 }
 
@@ -155,6 +159,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(media::routes::profile_picture_routes())
         .merge(media::routes::file_routes())
         .nest("/api/v1/matching", matching::routes::routes())
+        .nest("/api/v1/posts", posts::routes::routes())
 }
 
 /// The OpenAPI document of this build.
@@ -324,6 +329,7 @@ mod tests {
             ),
             ("media files", super::media::routes::file_routes()),
             ("matching", super::matching::routes::routes()),
+            ("posts", super::posts::routes::routes()),
         ];
         let mut seen: BTreeMap<String, (&str, serde_json::Value)> = BTreeMap::new();
         let mut clashes = Vec::new();
