@@ -222,7 +222,11 @@ fn err(errors: &mut Vec<FieldError>, field: &str, message: &str) {
     });
 }
 
-fn string_of<'a>(v: Option<&'a Value>, field: &str, errors: &mut Vec<FieldError>) -> Option<&'a str> {
+fn string_of<'a>(
+    v: Option<&'a Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a str> {
     match v {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
@@ -344,11 +348,20 @@ pub fn parse_media(v: Option<&Value>, errors: &mut Vec<FieldError>) -> Option<Ve
     Some(out)
 }
 
-fn opt_text(o: &Map<String, Value>, key: &str, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
+fn opt_text(
+    o: &Map<String, Value>,
+    key: &str,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     let field = format!("portfolioDetails.{key}");
     let s = string_of(o.get(key), &field, errors)?.trim().to_string();
     if s.chars().count() > max {
-        err(errors, &field, &format!("{key} is at most {max} characters"));
+        err(
+            errors,
+            &field,
+            &format!("{key} is at most {max} characters"),
+        );
         return None;
     }
     (!s.is_empty()).then_some(s)
@@ -390,7 +403,11 @@ pub fn parse_portfolio(v: Option<&Value>, errors: &mut Vec<FieldError>) -> Value
         None | Some(Value::Null) => &empty,
         Some(Value::Object(o)) => o,
         Some(_) => {
-            err(errors, "portfolioDetails", "portfolioDetails must be an object");
+            err(
+                errors,
+                "portfolioDetails",
+                "portfolioDetails must be an object",
+            );
             &empty
         }
     };
@@ -428,7 +445,10 @@ pub fn parse_portfolio(v: Option<&Value>, errors: &mut Vec<FieldError>) -> Value
             ),
         }
     }
-    out.insert("materials".into(), json!(string_list(o, "materials", errors)));
+    out.insert(
+        "materials".into(),
+        json!(string_list(o, "materials", errors)),
+    );
     out.insert("tags".into(), json!(string_list(o, "tags", errors)));
     let mut cost = Map::new();
     cost.insert("currency".into(), json!("KES"));
@@ -437,7 +457,10 @@ pub fn parse_portfolio(v: Option<&Value>, errors: &mut Vec<FieldError>) -> Value
             Value::Object(c) => {
                 match c.get("amount") {
                     None | Some(Value::Null) => {}
-                    Some(a) => match a.as_f64().filter(|a| a.is_finite() && *a >= 0.0 && *a <= 1e12) {
+                    Some(a) => match a
+                        .as_f64()
+                        .filter(|a| a.is_finite() && *a >= 0.0 && *a <= 1e12)
+                    {
                         Some(a) => {
                             cost.insert("amount".into(), json!(a));
                         }
@@ -449,7 +472,9 @@ pub fn parse_portfolio(v: Option<&Value>, errors: &mut Vec<FieldError>) -> Value
                     },
                 }
                 match c.get("currency").and_then(Value::as_str) {
-                    Some(cur) if cur.len() == 3 && cur.chars().all(|ch| ch.is_ascii_alphabetic()) => {
+                    Some(cur)
+                        if cur.len() == 3 && cur.chars().all(|ch| ch.is_ascii_alphabetic()) =>
+                    {
                         cost.insert("currency".into(), json!(cur.to_ascii_uppercase()));
                     }
                     None if c.get("currency").is_none_or(Value::is_null) => {}
@@ -549,7 +574,12 @@ pub fn parse_comment(text: Option<&Value>) -> Result<String, Vec<FieldError>> {
 }
 
 /// Who may delete a comment: its author, the post's author, or an admin.
-pub fn may_delete_comment(caller: &str, is_admin: bool, comment_author: &str, post_author: &str) -> bool {
+pub fn may_delete_comment(
+    caller: &str,
+    is_admin: bool,
+    comment_author: &str,
+    post_author: &str,
+) -> bool {
     is_admin || caller == comment_author || caller == post_author
 }
 
@@ -758,8 +788,10 @@ mod tests {
 
     #[test]
     fn new_post_bodies() {
-        let ok = parse_new_post(&json!({"type": "tip", "caption": "  Bleed radiators #DIY  ",
-            "hashtags": ["ignored"], "status": "removed"}))
+        let ok = parse_new_post(
+            &json!({"type": "tip", "caption": "  Bleed radiators #DIY  ",
+            "hashtags": ["ignored"], "status": "removed"}),
+        )
         .unwrap();
         assert_eq!(ok.caption, "Bleed radiators #DIY");
         assert_eq!(ok.hashtags, vec!["diy"]);
@@ -773,10 +805,22 @@ mod tests {
             (json!({"type": "text", "caption": long}), vec!["caption"]),
             (json!({"type": "text", "caption": 5}), vec!["caption"]),
             (json!({"type": "image", "caption": "x"}), vec!["media"]),
-            (json!({"type": "text", "caption": "x", "visibility": "friends"}), vec!["visibility"]),
-            (json!({"type": "text", "caption": "x", "media": "abc"}), vec!["media"]),
-            (json!({"type": "text", "caption": "x", "media": [{"url": "u"}]}), vec!["media[0]"]),
-            (json!({"type": "text", "caption": "x", "hashtags": [1]}), vec!["hashtags[0]"]),
+            (
+                json!({"type": "text", "caption": "x", "visibility": "friends"}),
+                vec!["visibility"],
+            ),
+            (
+                json!({"type": "text", "caption": "x", "media": "abc"}),
+                vec!["media"],
+            ),
+            (
+                json!({"type": "text", "caption": "x", "media": [{"url": "u"}]}),
+                vec!["media[0]"],
+            ),
+            (
+                json!({"type": "text", "caption": "x", "hashtags": [1]}),
+                vec!["hashtags[0]"],
+            ),
             (
                 json!({"type": "portfolio", "portfolioDetails": {"category": "cooking", "cost": {"amount": -1}}}),
                 vec!["portfolioDetails.category", "portfolioDetails.cost.amount"],
@@ -825,7 +869,12 @@ mod tests {
         assert_eq!(u.visibility.as_deref(), Some("private"));
         assert!(parse_update(&json!({"visibility": "all"})).is_err());
         assert_eq!(parse_comment(Some(&json!("  hi  "))).unwrap(), "hi");
-        for bad in [json!("   "), json!(3), Value::Null, json!("x".repeat(COMMENT_MAX + 1))] {
+        for bad in [
+            json!("   "),
+            json!(3),
+            Value::Null,
+            json!("x".repeat(COMMENT_MAX + 1)),
+        ] {
             let e = parse_comment(Some(&bad)).unwrap_err();
             assert_eq!(e[0].field, "text");
         }

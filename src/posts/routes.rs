@@ -71,7 +71,13 @@ fn visible_post(conn: &Connection, id: &str, viewer: Viewer) -> ApiResult<Post> 
         }
         _ => false,
     };
-    if can_see(viewer, &post.author_id, &post.visibility, &post.status, follows) {
+    if can_see(
+        viewer,
+        &post.author_id,
+        &post.visibility,
+        &post.status,
+        follows,
+    ) {
         Ok(post)
     } else {
         Err(not_found())
@@ -82,7 +88,13 @@ fn validation(errors: Vec<FieldError>) -> ApiError {
     ApiError::Validation(errors)
 }
 
-fn emit(conn: &Connection, kind: &str, post: &Post, actor: &str, mut payload: Value) -> ApiResult<()> {
+fn emit(
+    conn: &Connection,
+    kind: &str,
+    post: &Post,
+    actor: &str,
+    mut payload: Value,
+) -> ApiResult<()> {
     payload["postId"] = json!(post.id);
     payload["authorId"] = json!(post.author_id);
     crate::events::emit(conn, kind, Some(&post.id), Some(actor), &payload)?;
@@ -173,7 +185,12 @@ pub struct PostListQuery {
 /// The validated feed filters.
 fn feed_filter(q: &PostListQuery) -> ApiResult<(FeedFilter, bool, Option<String>)> {
     let mut errors = Vec::new();
-    let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    let nonempty = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
     let kind = nonempty(&q.kind);
     if let Some(k) = &kind {
         if !POST_TYPES.contains(&k.as_str()) {
@@ -431,7 +448,12 @@ async fn get_post(
             let mut doc = post.to_json(now);
             doc["author"] = cards
                 .get(&post.author_id)
-                .map(|c| card_with(c, &["firstName", "lastName", "profilePicture", "role", "rating"]))
+                .map(|c| {
+                    card_with(
+                        c,
+                        &["firstName", "lastName", "profilePicture", "role", "rating"],
+                    )
+                })
                 .unwrap_or_else(|| json!(post.author_id));
             doc["comments"] = Value::Array(
                 comments
@@ -565,7 +587,10 @@ async fn update_post(
             if let Some(keys) = &update.media {
                 after.media = media_items(tx, &base, &me, keys)?;
             }
-            let sent = update.hashtags.clone().unwrap_or_else(|| before.hashtags.clone());
+            let sent = update
+                .hashtags
+                .clone()
+                .unwrap_or_else(|| before.hashtags.clone());
             after.hashtags = model::resolve_hashtags(&after.caption, &sent);
             if let Some(v) = update.visibility {
                 after.visibility = v;
@@ -633,8 +658,11 @@ async fn delete_post(
             after.delete_reason = reason.clone();
             after.updated_at = now;
             if !is_author {
-                after.removal_reason =
-                    Some(reason.clone().unwrap_or_else(|| "Removed by a moderator".into()));
+                after.removal_reason = Some(
+                    reason
+                        .clone()
+                        .unwrap_or_else(|| "Removed by a moderator".into()),
+                );
             }
             store::save(tx, &before, &after)?;
             add_to_posts_count(tx, &before.author_id, -1, now)?;
@@ -744,7 +772,11 @@ async fn bookmark_post(
             store::toggle_bookmark(tx, &post.id, &me, now_ms())
         })
         .await?;
-    let message = if on { "Post bookmarked" } else { "Bookmark removed" };
+    let message = if on {
+        "Post bookmarked"
+    } else {
+        "Bookmark removed"
+    };
     Ok(Json(
         json!({"success": true, "message": message, "bookmarked": on, "bookmarksCount": count}),
     ))
@@ -799,8 +831,10 @@ async fn add_comment(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"success": true, "message": "Comment added successfully",
-                    "comment": comment, "commentsCount": count})),
+        Json(
+            json!({"success": true, "message": "Comment added successfully",
+                    "comment": comment, "commentsCount": count}),
+        ),
     ))
 }
 

@@ -6,7 +6,7 @@
 //! write transaction; every counter moves in the transaction that adds or
 //! removes the row it counts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -16,7 +16,8 @@ use crate::error::ApiResult;
 use crate::ids::new_id;
 use crate::posts::model::{Counters, Post};
 
-const COLUMNS: &str = "p.id, p.author_id, p.type, p.caption, p.media, p.hashtags, p.mentions, p.portfolio,
+const COLUMNS: &str =
+    "p.id, p.author_id, p.type, p.caption, p.media, p.hashtags, p.mentions, p.portfolio,
     p.visibility, p.status, p.likes_count, p.comments_count, p.shares_count, p.bookmarks_count,
     COALESCE(v.n, 0), p.edited_at, p.deleted_at, p.deleted_by, p.delete_reason, p.removal_reason,
     p.created_at, p.updated_at";
@@ -162,7 +163,12 @@ pub fn save(conn: &Connection, before: &Post, after: &Post) -> ApiResult<()> {
 
 /// Adds or removes `user_id`'s like (one row per user and post) and keeps
 /// `likes_count` equal to the rows; returns `(liked now, likes_count)`.
-pub fn toggle_like(conn: &Connection, post_id: &str, user_id: &str, now: i64) -> ApiResult<(bool, i64)> {
+pub fn toggle_like(
+    conn: &Connection,
+    post_id: &str,
+    user_id: &str,
+    now: i64,
+) -> ApiResult<(bool, i64)> {
     toggle(conn, "post_likes", "likes_count", post_id, user_id, now)
 }
 
@@ -173,7 +179,14 @@ pub fn toggle_bookmark(
     user_id: &str,
     now: i64,
 ) -> ApiResult<(bool, i64)> {
-    toggle(conn, "post_bookmarks", "bookmarks_count", post_id, user_id, now)
+    toggle(
+        conn,
+        "post_bookmarks",
+        "bookmarks_count",
+        post_id,
+        user_id,
+        now,
+    )
 }
 
 fn toggle(
@@ -288,7 +301,8 @@ pub fn comments(conn: &Connection, post_id: &str, limit: i64) -> ApiResult<Vec<C
 
 /// Counters recounted from their rows (to check the maintained ones).
 pub fn recount(conn: &Connection, post_id: &str) -> ApiResult<Counters> {
-    let count = |sql: &str| -> rusqlite::Result<i64> { conn.query_row(sql, [post_id], |r| r.get(0)) };
+    let count =
+        |sql: &str| -> rusqlite::Result<i64> { conn.query_row(sql, [post_id], |r| r.get(0)) };
     Ok(Counters {
         likes: count("SELECT COUNT(*) FROM post_likes WHERE post_id = ?1")?,
         comments: count("SELECT COUNT(*) FROM post_comments WHERE post_id = ?1")?,
@@ -423,8 +437,10 @@ pub fn feed_total(conn: &Connection, filter: &FeedFilter, viewer: &FeedViewer) -
             .prepare_cached(&format!("SELECT COUNT(*) FROM posts p WHERE {clause}"))?
             .query_row(params_from_iter(args), |r| r.get(0))?)
     };
-    let only_type =
-        filter.author.is_none() && filter.hashtag.is_none() && filter.authors_in.is_none() && filter.ids_in.is_none();
+    let only_type = filter.author.is_none()
+        && filter.hashtag.is_none()
+        && filter.authors_in.is_none()
+        && filter.ids_in.is_none();
     if !only_type {
         return count(Visible::All);
     }
@@ -463,28 +479,39 @@ pub fn viewer_marks(
 }
 
 /// Whether `user_id` has liked / bookmarked `post_id`.
-pub fn viewer_marks_one(conn: &Connection, user_id: &str, post_id: &str) -> ApiResult<(bool, bool)> {
+pub fn viewer_marks_one(
+    conn: &Connection,
+    user_id: &str,
+    post_id: &str,
+) -> ApiResult<(bool, bool)> {
     let (l, b) = viewer_marks(conn, user_id, &[post_id.to_string()])?;
     Ok((!l.is_empty(), !b.is_empty()))
 }
 
-/// Searchable text of posts for the index: `(id, caption, hashtags,
-/// published)` of `ids`.
-pub fn search_rows(conn: &Connection, ids: &[String]) -> ApiResult<HashMap<String, (String, Vec<String>, bool)>> {
+/// A post's searchable text as stored now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRow {
+    pub id: String,
+    pub caption: String,
+    pub hashtags: Vec<String>,
+    /// Only published posts belong in the index.
+    pub is_published: bool,
+}
+
+/// The searchable text of those of `ids` that exist.
+pub fn search_rows(conn: &Connection, ids: &[String]) -> ApiResult<Vec<SearchRow>> {
     let list = serde_json::to_string(ids)?;
     let rows = conn
         .prepare_cached(
             "SELECT id, caption, hashtags, status FROM posts WHERE id IN (SELECT value FROM json_each(?1))",
         )?
         .query_map([list], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (
-                    r.get::<_, String>(1)?,
-                    json_list(r.get(2)?),
-                    r.get::<_, String>(3)? == "published",
-                ),
-            ))
+            Ok(SearchRow {
+                id: r.get(0)?,
+                caption: r.get(1)?,
+                hashtags: json_list(r.get(2)?),
+                is_published: r.get::<_, String>(3)? == "published",
+            })
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
@@ -495,7 +522,8 @@ pub fn for_each_published(
     conn: &Connection,
     f: &mut dyn FnMut(String, String, Vec<String>) -> ApiResult<()>,
 ) -> ApiResult<u64> {
-    let mut stmt = conn.prepare("SELECT id, caption, hashtags FROM posts WHERE status = 'published'")?;
+    let mut stmt =
+        conn.prepare("SELECT id, caption, hashtags FROM posts WHERE status = 'published'")?;
     let mut rows = stmt.query([])?;
     let mut n = 0;
     while let Some(r) = rows.next()? {

@@ -109,14 +109,15 @@ impl PostIndex {
     /// cannot be kept; ensures the consumer's cursor exists.
     pub fn open(data_dir: &Path, db: &Db) -> Result<PostIndex, String> {
         let dir = posts_dir(data_dir);
-        let keep = Index::open_in_dir(&dir).ok().and_then(|i| read_payload(&i)).is_some_and(
-            |(version, last)| {
+        let keep = Index::open_in_dir(&dir)
+            .ok()
+            .and_then(|i| read_payload(&i))
+            .is_some_and(|(version, last)| {
                 version == POSTS_SCHEMA_VERSION
                     && db
                         .read_blocking(|c| Ok(max_event_id(c)?))
                         .is_ok_and(|newest| last <= newest)
-            },
-        );
+            });
         if !keep {
             let n = rebuild_posts(data_dir, db)?;
             tracing::info!(posts = n, "posts search index built");
@@ -344,7 +345,12 @@ pub fn discard_posts(data_dir: &Path) -> Result<(), String> {
 }
 
 /// Events that change what the index holds of a post (its subject).
-const INDEXED: &[&str] = &["post.created", "post.updated", "post.deleted", "post.removed"];
+const INDEXED: &[&str] = &[
+    "post.created",
+    "post.updated",
+    "post.deleted",
+    "post.removed",
+];
 
 /// Applies one batch of outbox events to the posts index.
 pub async fn on_post_events(state: AppState, events: Vec<Event>) -> Result<(), String> {
@@ -371,8 +377,8 @@ pub async fn on_post_events(state: AppState, events: Vec<Event>) -> Result<(), S
         .map_err(|e| e.to_string())?;
     let rows: Vec<(String, String, Vec<String>)> = rows
         .into_iter()
-        .filter(|(_, (_, _, published))| *published)
-        .map(|(id, (caption, tags, _))| (id, caption, tags))
+        .filter(|r| r.is_published)
+        .map(|r| (r.id, r.caption, r.hashtags))
         .collect();
     tokio::task::spawn_blocking(move || index.apply(&ids, &rows, last))
         .await

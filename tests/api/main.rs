@@ -12,6 +12,7 @@ mod matching;
 mod media;
 mod payments;
 mod platform;
+mod posts;
 mod reviews;
 mod schemathesis;
 mod search;
