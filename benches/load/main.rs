@@ -10,6 +10,7 @@ mod core;
 mod matching;
 mod media;
 mod payments;
+mod posts;
 mod reviews;
 mod search;
 mod users;
@@ -217,5 +218,6 @@ fn main() {
         media::run().await;
         matching::run().await;
         search::run().await;
+        posts::run().await;
     });
 }

@@ -349,13 +349,20 @@ fn feed_where(filter: &FeedFilter, viewer: &FeedViewer, visible: Visible) -> (St
                    AND p.author_id IN (SELECT value FROM json_each(?{b}))))"
             ));
         }
-        (Some(me), Visible::NonPublic) => {
+        (Some(me), Visible::Own) => {
+            args.push(Sql::Text(me.clone()));
+            sql.push_str(&format!(
+                " AND p.visibility <> 'public' AND p.author_id = ?{}",
+                args.len()
+            ));
+        }
+        (Some(me), Visible::Followed) => {
             args.push(Sql::Text(me.clone()));
             args.push(Sql::Text(followees));
             let (a, b) = (args.len() - 1, args.len());
             sql.push_str(&format!(
-                " AND p.visibility <> 'public' AND (p.author_id = ?{a} OR (p.visibility = 'followers'
-                   AND p.author_id IN (SELECT value FROM json_each(?{b}))))"
+                " AND p.visibility = 'followers' AND p.author_id <> ?{a}
+                  AND p.author_id IN (SELECT value FROM json_each(?{b}))"
             ));
         }
     }
@@ -399,9 +406,11 @@ fn feed_where(filter: &FeedFilter, viewer: &FeedViewer, visible: Visible) -> (St
 enum Visible {
     /// Everything the viewer may see.
     All,
-    /// Only the viewer's own and followed followers-only posts (counted
-    /// apart from the public totals).
-    NonPublic,
+    /// The viewer's own non-public posts (counted apart from the public
+    /// totals, through the author index).
+    Own,
+    /// Followers-only posts of accounts the viewer follows.
+    Followed,
 }
 
 /// `len` posts the viewer may see through `filter`, newest first, after
@@ -453,7 +462,7 @@ pub fn feed_total(conn: &Connection, filter: &FeedFilter, viewer: &FeedViewer) -
     if viewer.id.is_none() {
         return Ok(public);
     }
-    Ok(public + count(Visible::NonPublic)?)
+    Ok(public + count(Visible::Own)? + count(Visible::Followed)?)
 }
 
 /// Which of `post_ids` `user_id` has liked and bookmarked.
