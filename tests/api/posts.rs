@@ -1051,3 +1051,47 @@ async fn comments_counts_media_views_and_events() {
     assert_eq!(posts_count(&s, &author.id).await, 0);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn reindex_rebuilds_the_posts_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let s = TestServer::start_with(move |c| c.data_dir = path).await;
+    let author = s.register("technician").await;
+    let kept = text_post(&s, &author, "Rewired a farmhouse #electrical", "public").await;
+    let gone = text_post(&s, &author, "Rewired a shop", "public").await;
+    s.delete(&format!("{BASE}/{gone}"), Some(&author.token))
+        .await
+        .expect(200);
+    index_caught_up(&s).await;
+    s.stop().await;
+
+    std::fs::remove_dir_all(baitech::search::posts::posts_dir(dir.path())).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_baitech"))
+        .arg("reindex")
+        .env("BAITECH_DATA_DIR", dir.path())
+        .env("BAITECH_LOG_LEVEL", "warn")
+        .env_remove("BAITECH_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run baitech reindex");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("posts search index rebuilt: 1 posts"),
+        "{text}"
+    );
+
+    let path = dir.path().to_path_buf();
+    let s = TestServer::start_with(move |c| c.data_dir = path).await;
+    let body = s
+        .get(&format!("{BASE}?search=rewird"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&body), vec![kept]);
+    s.stop().await;
+}
