@@ -35,6 +35,11 @@ CREATE TABLE posts (
 CREATE INDEX posts_recent ON posts (created_at DESC, id DESC) WHERE status = 'published';
 CREATE INDEX posts_by_author ON posts (author_id, created_at DESC) WHERE status = 'published';
 CREATE INDEX posts_by_type ON posts (type, created_at DESC) WHERE status = 'published';
+-- The few non-public posts, by author: a viewer's own and followed
+-- followers-only posts are counted through it, not through every post of
+-- the authors they follow.
+CREATE INDEX posts_non_public ON posts (author_id, visibility)
+    WHERE status = 'published' AND visibility <> 'public';
 
 -- Published public posts in all (`*`) and per type: the feed's `total`
 -- without counting a million rows. Kept in the transaction of each change.

@@ -361,7 +361,7 @@ fn feed_where(filter: &FeedFilter, viewer: &FeedViewer, visible: Visible) -> (St
             args.push(Sql::Text(followees));
             let (a, b) = (args.len() - 1, args.len());
             sql.push_str(&format!(
-                " AND p.visibility = 'followers' AND p.author_id <> ?{a}
+                " AND p.visibility <> 'public' AND p.visibility = 'followers' AND p.author_id <> ?{a}
                   AND p.author_id IN (SELECT value FROM json_each(?{b}))"
             ));
         }
@@ -376,10 +376,7 @@ fn feed_where(filter: &FeedFilter, viewer: &FeedViewer, visible: Visible) -> (St
     }
     if let Some(tag) = &filter.hashtag {
         args.push(Sql::Text(tag.clone()));
-        sql.push_str(&format!(
-            " AND p.id IN (SELECT post_id FROM post_hashtags WHERE tag = ?{})",
-            args.len()
-        ));
+        sql.push_str(&format!(" AND h.tag = ?{}", args.len()));
     }
     if let Some(authors) = &filter.authors_in {
         args.push(Sql::Text(
@@ -426,9 +423,10 @@ pub fn feed_rows(
     args.push(Sql::Integer(len));
     args.push(Sql::Integer(offset));
     let n = args.len();
+    let (from, order) = feed_source(filter);
     let sql = format!(
-        "SELECT {COLUMNS} FROM posts p LEFT JOIN post_views v ON v.post_id = p.id
-         WHERE {clause} ORDER BY p.created_at DESC, p.id DESC LIMIT ?{} OFFSET ?{n}",
+        "SELECT {COLUMNS} FROM {from} LEFT JOIN post_views v ON v.post_id = p.id
+         WHERE {clause} ORDER BY {order} LIMIT ?{} OFFSET ?{n}",
         n - 1
     );
     Ok(conn
@@ -437,13 +435,32 @@ pub fn feed_rows(
         .collect::<Result<_, _>>()?)
 }
 
+/// The rows a feed query walks and their order: a hashtag's rows in the
+/// `post_hashtags` key order (newest first, stopping at the window), else
+/// the posts themselves.
+fn feed_source(filter: &FeedFilter) -> (&'static str, &'static str) {
+    if filter.hashtag.is_some() {
+        (
+            "post_hashtags h CROSS JOIN posts p ON p.id = h.post_id",
+            "h.created_at DESC, h.post_id DESC",
+        )
+    } else {
+        ("posts p", "p.created_at DESC, p.id DESC")
+    }
+}
+
 /// How many posts the viewer may see through `filter`. The public part of
 /// an unfiltered (or type-only) feed comes from `post_totals`.
 pub fn feed_total(conn: &Connection, filter: &FeedFilter, viewer: &FeedViewer) -> ApiResult<i64> {
     let count = |visible: Visible| -> ApiResult<i64> {
         let (clause, args) = feed_where(filter, viewer, visible);
+        let from = match visible {
+            Visible::All => feed_source(filter).0,
+            // Only the few non-public rows, whatever else the filter names.
+            Visible::Own | Visible::Followed => "posts p INDEXED BY posts_non_public",
+        };
         Ok(conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM posts p WHERE {clause}"))?
+            .prepare_cached(&format!("SELECT COUNT(*) FROM {from} WHERE {clause}"))?
             .query_row(params_from_iter(args), |r| r.get(0))?)
     };
     let only_type = filter.author.is_none()
