@@ -273,11 +273,14 @@ pub async fn serve(
             }
         }
     }));
+    let views = state.clone();
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
     release_start_up_memory();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    // Views counted in memory since the last flush.
+    let _ = posts::flush_views(&views).await;
     let _ = stop_tx.send(true);
     for task in background {
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;

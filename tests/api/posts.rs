@@ -1064,6 +1064,10 @@ async fn reindex_rebuilds_the_posts_index() {
         .await
         .expect(200);
     index_caught_up(&s).await;
+    // Two reads: the second is still pending in memory at shutdown.
+    for _ in 0..2 {
+        s.get(&format!("{BASE}/{kept}"), None).await.expect(200);
+    }
     s.stop().await;
 
     std::fs::remove_dir_all(baitech::search::posts::posts_dir(dir.path())).unwrap();
@@ -1092,6 +1096,10 @@ async fn reindex_rebuilds_the_posts_index() {
         .get(&format!("{BASE}?search=rewird"), None)
         .await
         .expect(200);
-    assert_eq!(ids(&body), vec![kept]);
+    assert_eq!(ids(&body), vec![kept.clone()]);
+    assert_eq!(
+        body["posts"][0]["views"], 2,
+        "views pending at shutdown were flushed"
+    );
     s.stop().await;
 }
