@@ -472,6 +472,7 @@ fn restore(config: &Config, from: &Path) -> Result<(), String> {
     }
     // The index describes the replaced database; the next start rebuilds it.
     crate::search::discard(&config.data_dir)?;
+    crate::search::posts::discard_posts(&config.data_dir)?;
     println!("restored {} into {}", from.display(), live.display());
     println!("the replaced database is kept as {}", kept.display());
     if !restored.is_empty() {
@@ -683,6 +684,12 @@ fn reindex(config: &Config) -> Result<(), String> {
         done.users,
         started.elapsed().as_secs_f64(),
         done.last_event_id
+    );
+    let started = std::time::Instant::now();
+    let posts = crate::search::posts::rebuild_posts(&config.data_dir, &db)?;
+    println!(
+        "posts search index rebuilt: {posts} posts in {:.1} s",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

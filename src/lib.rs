@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod money;
 pub mod openapi;
 pub mod payments;
+pub mod posts;
 pub mod providers;
 pub mod realtime;
 pub mod reviews;
@@ -89,6 +90,8 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         search::LINGER,
         search::consumer::on_events,
     );
+    posts::install(&mut events);
+    let posts = Arc::new(posts::Posts::open(&config.data_dir, &db)?);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
@@ -119,6 +122,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         matching,
         search: Arc::new(search),
         realtime: Arc::default(),
+        posts,
     })
 }
 
@@ -168,6 +172,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(media::routes::file_routes())
         .nest("/api/v1/matching", matching::routes::routes())
         .nest("/api/v1/support", support::routes::routes())
+        .nest("/api/v1/posts", posts::routes::routes())
 }
 
 /// The OpenAPI document of this build.
@@ -283,9 +288,12 @@ pub async fn serve(
         }
     }));
     let limits = http::server::ConnLimits::of(&state.config);
+    let views = state.clone();
     let app = app(state);
     release_start_up_memory();
     let result = http::server::serve(listener, app, limits, shutdown).await;
+    // Views counted in memory since the last flush.
+    let _ = posts::flush_views(&views).await;
     let _ = stop_tx.send(true);
     for task in background {
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
@@ -338,6 +346,7 @@ mod tests {
             ("media files", super::media::routes::file_routes()),
             ("matching", super::matching::routes::routes()),
             ("support", super::support::routes::routes()),
+            ("posts", super::posts::routes::routes()),
         ];
         let mut seen: BTreeMap<String, (&str, serde_json::Value)> = BTreeMap::new();
         let mut clashes = Vec::new();

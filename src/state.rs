@@ -42,6 +42,8 @@ pub struct AppState {
     pub search: Arc<crate::search::SearchIndex>,
     /// Presence and emitting to connected sockets (the Socket.IO layer plugs in).
     pub realtime: Arc<crate::realtime::Realtime>,
+    /// Posts: pending views and the posts search index.
+    pub posts: Arc<crate::posts::Posts>,
 }
 
 impl AppState {

@@ -12,6 +12,7 @@ mod hardening;
 mod matching;
 mod media;
 mod payments;
+mod posts;
 mod reviews;
 mod search;
 mod seed;
@@ -225,5 +226,6 @@ fn main() {
         hardening::run().await;
         seed::run().await;
         support::run().await;
+        posts::run().await;
     });
 }

@@ -10,6 +10,7 @@
 
 pub mod consumer;
 pub mod index;
+pub mod posts;
 pub mod query;
 pub mod schema;
 pub mod source;

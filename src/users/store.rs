@@ -779,6 +779,83 @@ pub fn follow_list(
     Ok((items, total))
 }
 
+/// The ids of the accounts `follower` follows now (for feeds of "people I
+/// follow" and followers-only visibility), unordered.
+pub fn followee_ids(conn: &Connection, follower: &str) -> ApiResult<Vec<String>> {
+    Ok(conn
+        .prepare_cached("SELECT followee_id FROM follows WHERE follower_id = ?1 AND active = 1")?
+        .query_map([follower], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?)
+}
+
+/// Moves the denormalised `postsCount` of `user_id` by `delta` (never below
+/// zero), in the caller's transaction (the posts module, on create and
+/// delete).
+pub fn add_to_posts_count(conn: &Connection, user_id: &str, delta: i64, now: i64) -> ApiResult<()> {
+    ensure_user_profile(conn, user_id, now)?;
+    conn.prepare_cached(
+        "UPDATE user_profiles SET posts_count = MAX(0, posts_count + ?2), updated_at = ?3 WHERE user_id = ?1",
+    )?
+    .execute(params![user_id, delta, now])?;
+    Ok(())
+}
+
+/// Populated authors of posts and comments, by id (one query): `{_id, id,
+/// firstName, lastName, fullName, age, profilePicture, role, rating,
+/// subscription: {plan}}` (`subscription` for technicians only). Ids of
+/// unknown users are absent.
+pub fn author_cards(conn: &Connection, ids: &[String]) -> ApiResult<HashMap<String, Value>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list = serde_json::to_string(ids)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.id, u.first_name, u.last_name, u.role, u.profile_picture_url, u.profile_picture_public_id,
+                u.rating_avg, u.rating_count, tp.subscription_plan
+         FROM users u LEFT JOIN technician_profiles tp ON tp.user_id = u.id
+         WHERE u.id IN (SELECT value FROM json_each(?1))",
+    )?;
+    let rows = stmt.query_map([&list], |r| {
+        let id: String = r.get(0)?;
+        let first: String = r.get(1)?;
+        let last: String = r.get(2)?;
+        let mut card = json!({
+            "_id": id,
+            "id": id,
+            "firstName": first,
+            "lastName": last,
+            "fullName": format!("{first} {last}"),
+            "age": Value::Null,
+            "role": r.get::<_, String>(3)?,
+            "profilePicture": {
+                "url": r.get::<_, Option<String>>(4)?.unwrap_or_else(|| crate::auth::store::DEFAULT_AVATAR.to_string()),
+                "publicId": r.get::<_, Option<String>>(5)?,
+            },
+            "rating": {"average": r.get::<_, f64>(6)?, "count": r.get::<_, i64>(7)?},
+        });
+        if let Some(plan) = r.get::<_, Option<String>>(8)? {
+            card["subscription"] = json!({"plan": plan});
+        }
+        Ok((id, card))
+    })?;
+    Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
+}
+
+/// Which of `ids` name existing, not deleted accounts (mentions).
+pub fn existing_user_ids(conn: &Connection, ids: &[String]) -> ApiResult<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(ids)?;
+    let found: Vec<String> = conn
+        .prepare_cached(
+            "SELECT id FROM users WHERE status <> 'deleted' AND id IN (SELECT value FROM json_each(?1))",
+        )?
+        .query_map([&list], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids.iter().filter(|i| found.contains(i)).cloned().collect())
+}
+
 // ------------------------------------------------------------ portfolio
 
 fn portfolio_json(r: &rusqlite::Row) -> rusqlite::Result<Value> {

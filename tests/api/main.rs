@@ -15,6 +15,7 @@ mod ops_cli;
 mod ops_jobs;
 mod payments;
 mod platform;
+mod posts;
 mod reviews;
 mod schemathesis;
 mod search;

@@ -1,0 +1,560 @@
+//! SQL for the posts module's tables (`posts`, `post_likes`,
+//! `post_bookmarks`, `post_shares`, `post_comments`, `post_hashtags`,
+//! `post_totals`, `post_views`).
+//!
+//! Every function takes `&Connection` so it runs inside the caller's one
+//! write transaction; every counter moves in the transaction that adds or
+//! removes the row it counts.
+
+use std::collections::HashSet;
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use serde_json::Value;
+
+use crate::error::ApiResult;
+use crate::ids::new_id;
+use crate::posts::model::{Counters, Post};
+
+const COLUMNS: &str =
+    "p.id, p.author_id, p.type, p.caption, p.media, p.hashtags, p.mentions, p.portfolio,
+    p.visibility, p.status, p.likes_count, p.comments_count, p.shares_count, p.bookmarks_count,
+    COALESCE(v.n, 0), p.edited_at, p.deleted_at, p.deleted_by, p.delete_reason, p.removal_reason,
+    p.created_at, p.updated_at";
+
+fn json_list(s: String) -> Vec<String> {
+    serde_json::from_str(&s).unwrap_or_default()
+}
+
+fn post_of(r: &Row) -> rusqlite::Result<Post> {
+    let media: String = r.get(4)?;
+    let portfolio: Option<String> = r.get(7)?;
+    Ok(Post {
+        id: r.get(0)?,
+        author_id: r.get(1)?,
+        kind: r.get(2)?,
+        caption: r.get(3)?,
+        media: serde_json::from_str(&media).unwrap_or(Value::Array(Vec::new())),
+        hashtags: json_list(r.get(5)?),
+        mentions: json_list(r.get(6)?),
+        portfolio: portfolio.and_then(|p| serde_json::from_str(&p).ok()),
+        visibility: r.get(8)?,
+        status: r.get(9)?,
+        counters: Counters {
+            likes: r.get(10)?,
+            comments: r.get(11)?,
+            shares: r.get(12)?,
+            bookmarks: r.get(13)?,
+            views: r.get(14)?,
+        },
+        edited_at: r.get(15)?,
+        deleted_at: r.get(16)?,
+        deleted_by: r.get(17)?,
+        delete_reason: r.get(18)?,
+        removal_reason: r.get(19)?,
+        created_at: r.get(20)?,
+        updated_at: r.get(21)?,
+    })
+}
+
+/// The post `id` whatever its status.
+pub fn find(conn: &Connection, id: &str) -> ApiResult<Option<Post>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM posts p LEFT JOIN post_views v ON v.post_id = p.id WHERE p.id = ?1"
+        ))?
+        .query_row([id], post_of)
+        .optional()?)
+}
+
+/// Moves the public-feed totals of `kind` (and of all types) by `delta`.
+fn move_totals(conn: &Connection, kind: &str, delta: i64) -> ApiResult<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO post_totals (scope, n) VALUES (?1, MAX(0, ?2))
+         ON CONFLICT (scope) DO UPDATE SET n = MAX(0, n + ?2)",
+    )?;
+    stmt.execute(params!["*", delta])?;
+    stmt.execute(params![kind, delta])?;
+    Ok(())
+}
+
+fn is_counted(status: &str, visibility: &str) -> bool {
+    status == "published" && visibility == "public"
+}
+
+fn set_hashtags(conn: &Connection, post: &Post) -> ApiResult<()> {
+    conn.prepare_cached("DELETE FROM post_hashtags WHERE post_id = ?1")?
+        .execute([&post.id])?;
+    if post.status != "published" {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO post_hashtags (tag, post_id, created_at) VALUES (?1, ?2, ?3)",
+    )?;
+    for tag in &post.hashtags {
+        stmt.execute(params![tag.to_lowercase(), post.id, post.created_at])?;
+    }
+    Ok(())
+}
+
+/// Stores a new post with its hashtags and moves the feed totals.
+pub fn insert(conn: &Connection, post: &Post) -> ApiResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO posts (id, author_id, type, caption, media, hashtags, mentions, portfolio, visibility,
+            status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        post.id,
+        post.author_id,
+        post.kind,
+        post.caption,
+        post.media.to_string(),
+        serde_json::to_string(&post.hashtags)?,
+        serde_json::to_string(&post.mentions)?,
+        post.portfolio.as_ref().map(Value::to_string),
+        post.visibility,
+        post.status,
+        post.created_at,
+        post.updated_at,
+    ])?;
+    set_hashtags(conn, post)?;
+    if is_counted(&post.status, &post.visibility) {
+        move_totals(conn, &post.kind, 1)?;
+    }
+    Ok(())
+}
+
+/// Writes the editable fields and the removal bookkeeping of `after`
+/// (read earlier in the same transaction as `before`), keeping hashtags
+/// and totals in step.
+pub fn save(conn: &Connection, before: &Post, after: &Post) -> ApiResult<()> {
+    conn.prepare_cached(
+        "UPDATE posts SET caption = ?2, media = ?3, hashtags = ?4, mentions = ?5, visibility = ?6, status = ?7,
+            edited_at = ?8, deleted_at = ?9, deleted_by = ?10, delete_reason = ?11, removal_reason = ?12,
+            updated_at = ?13
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        after.id,
+        after.caption,
+        after.media.to_string(),
+        serde_json::to_string(&after.hashtags)?,
+        serde_json::to_string(&after.mentions)?,
+        after.visibility,
+        after.status,
+        after.edited_at,
+        after.deleted_at,
+        after.deleted_by,
+        after.delete_reason,
+        after.removal_reason,
+        after.updated_at,
+    ])?;
+    if before.hashtags != after.hashtags || before.status != after.status {
+        set_hashtags(conn, after)?;
+    }
+    let was = is_counted(&before.status, &before.visibility);
+    let is = is_counted(&after.status, &after.visibility);
+    if was != is {
+        move_totals(conn, &after.kind, if is { 1 } else { -1 })?;
+    }
+    Ok(())
+}
+
+/// Adds or removes `user_id`'s like (one row per user and post) and keeps
+/// `likes_count` equal to the rows; returns `(liked now, likes_count)`.
+pub fn toggle_like(
+    conn: &Connection,
+    post_id: &str,
+    user_id: &str,
+    now: i64,
+) -> ApiResult<(bool, i64)> {
+    toggle(conn, "post_likes", "likes_count", post_id, user_id, now)
+}
+
+/// [`toggle_like`] for bookmarks: `(bookmarked now, bookmarks_count)`.
+pub fn toggle_bookmark(
+    conn: &Connection,
+    post_id: &str,
+    user_id: &str,
+    now: i64,
+) -> ApiResult<(bool, i64)> {
+    toggle(
+        conn,
+        "post_bookmarks",
+        "bookmarks_count",
+        post_id,
+        user_id,
+        now,
+    )
+}
+
+fn toggle(
+    conn: &Connection,
+    table: &str,
+    counter: &str,
+    post_id: &str,
+    user_id: &str,
+    now: i64,
+) -> ApiResult<(bool, i64)> {
+    let removed = conn
+        .prepare_cached(&format!(
+            "DELETE FROM {table} WHERE post_id = ?1 AND user_id = ?2"
+        ))?
+        .execute(params![post_id, user_id])?;
+    let on = removed == 0;
+    if on {
+        conn.prepare_cached(&format!(
+            "INSERT INTO {table} (post_id, user_id, created_at) VALUES (?1, ?2, ?3)"
+        ))?
+        .execute(params![post_id, user_id, now])?;
+    }
+    let delta = if on { 1 } else { -1 };
+    let count: i64 = conn
+        .prepare_cached(&format!(
+            "UPDATE posts SET {counter} = {counter} + ?2 WHERE id = ?1 RETURNING {counter}"
+        ))?
+        .query_row(params![post_id, delta], |r| r.get(0))?;
+    Ok((on, count))
+}
+
+/// Records a share by `user_id`; returns the new `shares_count`.
+pub fn add_share(conn: &Connection, post_id: &str, user_id: &str, now: i64) -> ApiResult<i64> {
+    conn.prepare_cached(
+        "INSERT INTO post_shares (id, post_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![new_id(), post_id, user_id, now])?;
+    Ok(conn
+        .prepare_cached(
+            "UPDATE posts SET shares_count = shares_count + 1 WHERE id = ?1 RETURNING shares_count",
+        )?
+        .query_row([post_id], |r| r.get(0))?)
+}
+
+/// A stored comment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comment {
+    pub id: String,
+    pub post_id: String,
+    pub user_id: String,
+    pub text: String,
+    pub created_at: i64,
+}
+
+/// Stores a comment; returns the new `comments_count`.
+pub fn add_comment(conn: &Connection, c: &Comment) -> ApiResult<i64> {
+    conn.prepare_cached(
+        "INSERT INTO post_comments (id, post_id, user_id, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![c.id, c.post_id, c.user_id, c.text, c.created_at])?;
+    Ok(conn
+        .prepare_cached(
+            "UPDATE posts SET comments_count = comments_count + 1 WHERE id = ?1 RETURNING comments_count",
+        )?
+        .query_row([&c.post_id], |r| r.get(0))?)
+}
+
+/// The comment `id` of post `post_id`.
+pub fn find_comment(conn: &Connection, post_id: &str, id: &str) -> ApiResult<Option<Comment>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, post_id, user_id, text, created_at FROM post_comments WHERE id = ?1 AND post_id = ?2",
+        )?
+        .query_row(params![id, post_id], comment_of)
+        .optional()?)
+}
+
+fn comment_of(r: &Row) -> rusqlite::Result<Comment> {
+    Ok(Comment {
+        id: r.get(0)?,
+        post_id: r.get(1)?,
+        user_id: r.get(2)?,
+        text: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+/// Deletes a comment; returns the new `comments_count`.
+pub fn delete_comment(conn: &Connection, post_id: &str, id: &str) -> ApiResult<i64> {
+    let removed = conn
+        .prepare_cached("DELETE FROM post_comments WHERE id = ?1 AND post_id = ?2")?
+        .execute(params![id, post_id])?;
+    Ok(conn
+        .prepare_cached(
+            "UPDATE posts SET comments_count = comments_count - ?2 WHERE id = ?1 RETURNING comments_count",
+        )?
+        .query_row(params![post_id, removed as i64], |r| r.get(0))?)
+}
+
+/// The newest `limit` comments of a post, oldest first.
+pub fn comments(conn: &Connection, post_id: &str, limit: i64) -> ApiResult<Vec<Comment>> {
+    let mut list: Vec<Comment> = conn
+        .prepare_cached(
+            "SELECT id, post_id, user_id, text, created_at FROM post_comments WHERE post_id = ?1
+             ORDER BY created_at DESC, id DESC LIMIT ?2",
+        )?
+        .query_map(params![post_id, limit], comment_of)?
+        .collect::<Result<_, _>>()?;
+    list.reverse();
+    Ok(list)
+}
+
+/// Counters recounted from their rows (to check the maintained ones).
+pub fn recount(conn: &Connection, post_id: &str) -> ApiResult<Counters> {
+    let count =
+        |sql: &str| -> rusqlite::Result<i64> { conn.query_row(sql, [post_id], |r| r.get(0)) };
+    Ok(Counters {
+        likes: count("SELECT COUNT(*) FROM post_likes WHERE post_id = ?1")?,
+        comments: count("SELECT COUNT(*) FROM post_comments WHERE post_id = ?1")?,
+        shares: count("SELECT COUNT(*) FROM post_shares WHERE post_id = ?1")?,
+        bookmarks: count("SELECT COUNT(*) FROM post_bookmarks WHERE post_id = ?1")?,
+        views: count("SELECT COALESCE(MAX(n), 0) FROM post_views WHERE post_id = ?1")?,
+    })
+}
+
+/// What a feed query is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct FeedFilter {
+    pub kind: Option<String>,
+    pub author: Option<String>,
+    /// Lower-case.
+    pub hashtag: Option<String>,
+    /// Only posts of these authors (the `following=true` feed).
+    pub authors_in: Option<Vec<String>>,
+    /// Only these posts (search candidates).
+    pub ids_in: Option<Vec<String>>,
+}
+
+/// Who is reading the feed: their id and whom they follow.
+#[derive(Debug, Clone, Default)]
+pub struct FeedViewer {
+    pub id: Option<String>,
+    pub followees: Vec<String>,
+}
+
+/// `WHERE` clause and parameters of the posts `viewer` may see through
+/// `filter`, all of them or only the non-public ones ([`Visible`]).
+fn feed_where(filter: &FeedFilter, viewer: &FeedViewer, visible: Visible) -> (String, Vec<Sql>) {
+    let mut sql = String::from("p.status = 'published'");
+    let mut args: Vec<Sql> = Vec::new();
+    let followees = serde_json::to_string(&viewer.followees).unwrap_or_else(|_| "[]".into());
+    match (&viewer.id, visible) {
+        (None, _) => sql.push_str(" AND p.visibility = 'public'"),
+        (Some(me), Visible::All) => {
+            args.push(Sql::Text(me.clone()));
+            args.push(Sql::Text(followees));
+            let (a, b) = (args.len() - 1, args.len());
+            sql.push_str(&format!(
+                " AND (p.visibility = 'public' OR p.author_id = ?{a} OR (p.visibility = 'followers'
+                   AND p.author_id IN (SELECT value FROM json_each(?{b}))))"
+            ));
+        }
+        (Some(me), Visible::Own) => {
+            args.push(Sql::Text(me.clone()));
+            sql.push_str(&format!(
+                " AND p.visibility <> 'public' AND p.author_id = ?{}",
+                args.len()
+            ));
+        }
+        (Some(me), Visible::Followed) => {
+            args.push(Sql::Text(me.clone()));
+            args.push(Sql::Text(followees));
+            let (a, b) = (args.len() - 1, args.len());
+            sql.push_str(&format!(
+                " AND p.visibility <> 'public' AND p.visibility = 'followers' AND p.author_id <> ?{a}
+                  AND p.author_id IN (SELECT value FROM json_each(?{b}))"
+            ));
+        }
+    }
+    if let Some(kind) = &filter.kind {
+        args.push(Sql::Text(kind.clone()));
+        sql.push_str(&format!(" AND p.type = ?{}", args.len()));
+    }
+    if let Some(author) = &filter.author {
+        args.push(Sql::Text(author.clone()));
+        sql.push_str(&format!(" AND p.author_id = ?{}", args.len()));
+    }
+    if let Some(tag) = &filter.hashtag {
+        args.push(Sql::Text(tag.clone()));
+        sql.push_str(&format!(" AND h.tag = ?{}", args.len()));
+    }
+    if let Some(authors) = &filter.authors_in {
+        args.push(Sql::Text(
+            serde_json::to_string(authors).unwrap_or_else(|_| "[]".into()),
+        ));
+        sql.push_str(&format!(
+            " AND p.author_id IN (SELECT value FROM json_each(?{}))",
+            args.len()
+        ));
+    }
+    if let Some(ids) = &filter.ids_in {
+        args.push(Sql::Text(
+            serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()),
+        ));
+        sql.push_str(&format!(
+            " AND p.id IN (SELECT value FROM json_each(?{}))",
+            args.len()
+        ));
+    }
+    (sql, args)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Visible {
+    /// Everything the viewer may see.
+    All,
+    /// The viewer's own non-public posts (counted apart from the public
+    /// totals, through the author index).
+    Own,
+    /// Followers-only posts of accounts the viewer follows.
+    Followed,
+}
+
+/// `len` posts the viewer may see through `filter`, newest first, after
+/// skipping `offset`.
+pub fn feed_rows(
+    conn: &Connection,
+    filter: &FeedFilter,
+    viewer: &FeedViewer,
+    offset: i64,
+    len: i64,
+) -> ApiResult<Vec<Post>> {
+    let (clause, mut args) = feed_where(filter, viewer, Visible::All);
+    args.push(Sql::Integer(len));
+    args.push(Sql::Integer(offset));
+    let n = args.len();
+    let (from, order) = feed_source(filter);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {from} LEFT JOIN post_views v ON v.post_id = p.id
+         WHERE {clause} ORDER BY {order} LIMIT ?{} OFFSET ?{n}",
+        n - 1
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(args), post_of)?
+        .collect::<Result<_, _>>()?)
+}
+
+/// The rows a feed query walks and their order: a hashtag's rows in the
+/// `post_hashtags` key order (newest first, stopping at the window), else
+/// the posts themselves.
+fn feed_source(filter: &FeedFilter) -> (&'static str, &'static str) {
+    if filter.hashtag.is_some() {
+        (
+            "post_hashtags h CROSS JOIN posts p ON p.id = h.post_id",
+            "h.created_at DESC, h.post_id DESC",
+        )
+    } else {
+        ("posts p", "p.created_at DESC, p.id DESC")
+    }
+}
+
+/// How many posts the viewer may see through `filter`. The public part of
+/// an unfiltered (or type-only) feed comes from `post_totals`.
+pub fn feed_total(conn: &Connection, filter: &FeedFilter, viewer: &FeedViewer) -> ApiResult<i64> {
+    let count = |visible: Visible| -> ApiResult<i64> {
+        let (clause, args) = feed_where(filter, viewer, visible);
+        let from = match visible {
+            Visible::All => feed_source(filter).0,
+            // Only the few non-public rows, whatever else the filter names.
+            Visible::Own | Visible::Followed => "posts p INDEXED BY posts_non_public",
+        };
+        Ok(conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM {from} WHERE {clause}"))?
+            .query_row(params_from_iter(args), |r| r.get(0))?)
+    };
+    let only_type = filter.author.is_none()
+        && filter.hashtag.is_none()
+        && filter.authors_in.is_none()
+        && filter.ids_in.is_none();
+    if !only_type {
+        return count(Visible::All);
+    }
+    let scope = filter.kind.as_deref().unwrap_or("*");
+    let public: i64 = conn
+        .prepare_cached("SELECT n FROM post_totals WHERE scope = ?1")?
+        .query_row([scope], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    if viewer.id.is_none() {
+        return Ok(public);
+    }
+    Ok(public + count(Visible::Own)? + count(Visible::Followed)?)
+}
+
+/// Which of `post_ids` `user_id` has liked and bookmarked.
+pub fn viewer_marks(
+    conn: &Connection,
+    user_id: &str,
+    post_ids: &[String],
+) -> ApiResult<(HashSet<String>, HashSet<String>)> {
+    let list = serde_json::to_string(post_ids)?;
+    let mut sets = Vec::new();
+    for table in ["post_likes", "post_bookmarks"] {
+        let set: HashSet<String> = conn
+            .prepare_cached(&format!(
+                "SELECT post_id FROM {table} WHERE user_id = ?1 AND post_id IN (SELECT value FROM json_each(?2))"
+            ))?
+            .query_map(params![user_id, list], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        sets.push(set);
+    }
+    let bookmarks = sets.pop().unwrap_or_default();
+    let likes = sets.pop().unwrap_or_default();
+    Ok((likes, bookmarks))
+}
+
+/// Whether `user_id` has liked / bookmarked `post_id`.
+pub fn viewer_marks_one(
+    conn: &Connection,
+    user_id: &str,
+    post_id: &str,
+) -> ApiResult<(bool, bool)> {
+    let (l, b) = viewer_marks(conn, user_id, &[post_id.to_string()])?;
+    Ok((!l.is_empty(), !b.is_empty()))
+}
+
+/// A post's searchable text as stored now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRow {
+    pub id: String,
+    pub caption: String,
+    pub hashtags: Vec<String>,
+    /// Only published posts belong in the index.
+    pub is_published: bool,
+}
+
+/// The searchable text of those of `ids` that exist.
+pub fn search_rows(conn: &Connection, ids: &[String]) -> ApiResult<Vec<SearchRow>> {
+    let list = serde_json::to_string(ids)?;
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, caption, hashtags, status FROM posts WHERE id IN (SELECT value FROM json_each(?1))",
+        )?
+        .query_map([list], |r| {
+            Ok(SearchRow {
+                id: r.get(0)?,
+                caption: r.get(1)?,
+                hashtags: json_list(r.get(2)?),
+                is_published: r.get::<_, String>(3)? == "published",
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Calls `f(id, caption, hashtags)` for every published post (a rebuild).
+pub fn for_each_published(
+    conn: &Connection,
+    f: &mut dyn FnMut(String, String, Vec<String>) -> ApiResult<()>,
+) -> ApiResult<u64> {
+    let mut stmt =
+        conn.prepare("SELECT id, caption, hashtags FROM posts WHERE status = 'published'")?;
+    let mut rows = stmt.query([])?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        f(r.get(0)?, r.get(1)?, json_list(r.get(2)?))?;
+        n += 1;
+    }
+    Ok(n)
+}
