@@ -155,7 +155,7 @@ async fn a_dead_email_job_is_listed_requeued_and_retried_from_the_cli() {
     let s = TestServer::start_with(|c| {
         c.smtp_host = "127.0.0.1".into();
         c.smtp_port = 1; // nothing listens: an SMTP outage
-        c.smtp_tls = "none".into();
+        c.smtp_tls = baitech::config::SmtpTls::None;
     })
     .await;
     let id = s
