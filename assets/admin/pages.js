@@ -98,7 +98,8 @@ async function isServed(path) {
       .then((doc) => new Set(Object.keys(doc.paths || {})))
       .catch(() => new Set());
   }
-  return (await served).has(path);
+  const paths = await served;
+  return paths.has(path) || paths.has(`${path}/`);
 }
 
 function notAvailable(what) {

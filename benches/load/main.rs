@@ -5,6 +5,7 @@
 //! `cargo bench --bench load` runs every scenario;
 //! `cargo bench --bench load -- login me` runs the named ones.
 
+mod admin;
 mod bookings;
 mod core;
 mod matching;
@@ -217,5 +218,6 @@ fn main() {
         media::run().await;
         matching::run().await;
         search::run().await;
+        admin::run().await;
     });
 }

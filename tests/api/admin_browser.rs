@@ -127,6 +127,23 @@ async fn dashboard_flows_in_chromium() {
     .await
     .expect(201);
     let job = crate::admin::dead_job(&s).await;
+    let day = (chrono::Utc::now() + chrono::Duration::days(3)).format("%Y-%m-%d");
+    let booking = s
+        .post(
+            "/api/v1/bookings",
+            Some(&customer.token),
+            json!({
+                "serviceType": "Plumbing",
+                "description": "Kitchen sink leaks under the cabinet",
+                "scheduledDate": day.to_string(),
+                "scheduledTime": "10:00",
+                "estimatedDuration": 90,
+                "serviceLocation": {"coordinates": [36.8172, -1.2864], "address": "Moi Avenue 12", "city": "Nairobi"},
+            }),
+        )
+        .await
+        .expect(201);
+    let booking_id = booking["booking"]["_id"].as_str().unwrap().to_string();
 
     let shot = std::env::var("BAITECH_ADMIN_SCREENSHOT")
         .map(PathBuf::from)
@@ -149,6 +166,7 @@ async fn dashboard_flows_in_chromium() {
         ("SUSPEND_ID", to_suspend.id.clone()),
         ("KYC_ID", technician.id.clone()),
         ("DEAD_JOB_ID", job.to_string()),
+        ("BOOKING_ID", booking_id),
         ("JWT_SECRET", jwt_secret.clone()),
     ];
     let output = tokio::task::spawn_blocking(move || {

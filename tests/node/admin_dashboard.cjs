@@ -107,6 +107,14 @@ async function main() {
     await page.waitForSelector(kyc, { state: 'detached' });
     step('approved a KYC', { documents: loaded.length });
 
+    await open(page, 'bookings');
+    const booking = `tr[data-id="${env('BOOKING_ID')}"]`;
+    await page.click(`${booking} a`);
+    await page.waitForSelector('ol.timeline li');
+    const timeline = await page.$$eval('ol.timeline li', (els) => els.map((e) => e.textContent));
+    if (!timeline[0].startsWith('pending')) throw new Error(`timeline: ${timeline}`);
+    step('booking timeline', { entries: timeline.length });
+
     await open(page, 'jobs');
     const job = `tr[data-id="${env('DEAD_JOB_ID')}"]`;
     await page.click(`${job} button:has-text("Requeue")`);
