@@ -4,6 +4,7 @@
 //! [`serve`] runs it on a listener until `shutdown` resolves. Tests and
 //! benchmarks call these directly with a listener bound to `127.0.0.1:0`.
 
+pub mod admin;
 pub mod auth;
 pub mod bookings;
 pub mod cli;
@@ -173,6 +174,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/matching", matching::routes::routes())
         .nest("/api/v1/support", support::routes::routes())
         .nest("/api/v1/posts", posts::routes::routes())
+        .nest("/api/v1/admin", admin::routes::routes())
 }
 
 /// The OpenAPI document of this build.
@@ -223,6 +225,7 @@ pub fn app(state: AppState) -> Router {
     });
     router
         .merge(SwaggerUi::new("/api-docs").url("/api-docs.json", api))
+        .merge(admin::assets::router())
         .fallback(middleware::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -347,6 +350,7 @@ mod tests {
             ("matching", super::matching::routes::routes()),
             ("support", super::support::routes::routes()),
             ("posts", super::posts::routes::routes()),
+            ("admin", super::admin::routes::routes()),
         ];
         let mut seen: BTreeMap<String, (&str, serde_json::Value)> = BTreeMap::new();
         let mut clashes = Vec::new();

@@ -6,6 +6,7 @@
 //! `cargo bench --bench load -- login me` runs the named ones.
 
 mod backup;
+mod admin;
 mod bookings;
 mod core;
 mod hardening;
@@ -227,5 +228,6 @@ fn main() {
         seed::run().await;
         support::run().await;
         posts::run().await;
+        admin::run().await;
     });
 }

@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "media", description = "Uploads to local disk, transformations, signed direct uploads"),
         (name = "matching", description = "Technician matching: scored sessions, accept into a booking, preferences, learned weights, blocks"),
         (name = "support", description = "Support desk: tickets, SLA clocks, assignment by load, escalation, satisfaction"),
+        (name = "admin", description = "Operator views the modules do not offer: overview figures, job queue, configuration, payment webhooks, ledger check"),
     )
 )]
 pub struct ApiDoc;

@@ -573,6 +573,58 @@ pub fn count_webhooks(conn: &Connection, provider: &str, outcome: &str) -> ApiRe
         .query_row(params![provider, outcome], |r| r.get(0))?)
 }
 
+/// A stored webhook as an operator reviews it (the raw body included: it
+/// is what the provider sent, kept for exactly this review).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSummary {
+    pub id: i64,
+    pub provider: String,
+    pub event_key: String,
+    pub event_type: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub transaction_id: Option<String>,
+    pub raw_body: String,
+    pub received_at: i64,
+    pub processed_at: Option<i64>,
+}
+
+/// The outcomes a stored webhook can have.
+pub const WEBHOOK_OUTCOMES: [&str; 4] = ["received", "processed", "ignored", "review"];
+
+/// Stored webhooks with `outcome` (any when `None`), newest first, and how
+/// many match. The caller validates `outcome` against [`WEBHOOK_OUTCOMES`].
+pub fn list_webhooks(
+    conn: &Connection,
+    outcome: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<(Vec<WebhookSummary>, i64)> {
+    let total: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM payment_webhooks WHERE (?1 IS NULL OR outcome = ?1)")?
+        .query_row([outcome], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, provider, event_key, event_type, outcome, detail, transaction_id, raw_body, received_at, processed_at
+         FROM payment_webhooks WHERE (?1 IS NULL OR outcome = ?1) ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+    )?;
+    let rows = stmt.query_map(params![outcome, limit, offset], |r| {
+        Ok(WebhookSummary {
+            id: r.get(0)?,
+            provider: r.get(1)?,
+            event_key: r.get(2)?,
+            event_type: r.get(3)?,
+            outcome: r.get(4)?,
+            detail: r.get(5)?,
+            transaction_id: r.get(6)?,
+            raw_body: r.get(7)?,
+            received_at: r.get(8)?,
+            processed_at: r.get(9)?,
+        })
+    })?;
+    Ok((rows.collect::<Result<_, _>>()?, total))
+}
+
 // ------------------------------------------------------------------ idempotency
 
 /// A stored Idempotency-Key.

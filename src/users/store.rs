@@ -1316,3 +1316,21 @@ pub fn scrub(conn: &Connection, user_id: &str, now: i64) -> ApiResult<bool> {
     }
     Ok(true)
 }
+
+/// Accounts per role, deleted ones left out (the admin overview's chart).
+/// Every role is present, with 0 when it has no accounts.
+pub fn count_by_role(conn: &Connection) -> ApiResult<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT role, COUNT(*) FROM users WHERE status != 'deleted' GROUP BY role",
+    )?;
+    let found: Vec<(String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(["customer", "technician", "corporate", "support", "admin"]
+        .iter()
+        .map(|role| {
+            let n = found.iter().find(|(r, _)| r == role).map_or(0, |(_, n)| *n);
+            (role.to_string(), n)
+        })
+        .collect())
+}

@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod admin;
+mod admin_browser;
 mod auth;
 mod bookings;
 mod cli;
