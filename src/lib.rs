@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod matching;
 pub mod media;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod payments;
 pub mod providers;
@@ -71,6 +72,9 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
     db.write_blocking(matching::schedule_purge)
         .map_err(|e| format!("scheduling the matching purge: {e}"))?;
+    notifications::install(&mut jobs, &mut events);
+    db.write_blocking(notifications::schedule_purge)
+        .map_err(|e| format!("scheduling the notification purge: {e}"))?;
     let search = search::SearchIndex::open(&config.data_dir, &db)?;
     events.subscribe_batch(
         search::CONSUMER,
@@ -107,6 +111,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         matching,
         search: Arc::new(search),
         realtime: Arc::default(),
+        notifications: Arc::default(),
     })
 }
 
@@ -155,6 +160,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(media::routes::profile_picture_routes())
         .merge(media::routes::file_routes())
         .nest("/api/v1/matching", matching::routes::routes())
+        .nest("/api/v1/notifications", notifications::routes::routes())
 }
 
 /// The OpenAPI document of this build.
@@ -324,6 +330,7 @@ mod tests {
             ),
             ("media files", super::media::routes::file_routes()),
             ("matching", super::matching::routes::routes()),
+            ("notifications", super::notifications::routes::routes()),
         ];
         let mut seen: BTreeMap<String, (&str, serde_json::Value)> = BTreeMap::new();
         let mut clashes = Vec::new();

@@ -42,6 +42,8 @@ pub struct AppState {
     pub search: Arc<crate::search::SearchIndex>,
     /// Presence and emitting to connected sockets (the Socket.IO layer plugs in).
     pub realtime: Arc<crate::realtime::Realtime>,
+    /// Notification channels' shared state (the cached FCM access token).
+    pub notifications: Arc<crate::notifications::Notifications>,
 }
 
 impl AppState {

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         (name = "bookings", description = "Bookings: the job's state machine, pricing, QA, disputes, stats"),
         (name = "media", description = "Uploads to local disk, transformations, signed direct uploads"),
         (name = "matching", description = "Technician matching: scored sessions, accept into a booking, preferences, learned weights, blocks"),
+        (name = "notifications", description = "In-app notifications, preferences, admin notices and broadcasts"),
     )
 )]
 pub struct ApiDoc;

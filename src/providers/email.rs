@@ -44,16 +44,7 @@ fn build(state: &AppState, payload: &Value, job_id: i64) -> Result<Message, Stri
     let to: Mailbox = field(payload, "to")?
         .parse()
         .map_err(|e| format!("recipient: {e}"))?;
-    let host = state
-        .config
-        .public_url
-        .split("://")
-        .nth(1)
-        .unwrap_or("baitech.local")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("baitech.local")
-        .to_string();
+    let host = message_id_host(state);
     Message::builder()
         .from(from)
         .to(to)
@@ -67,21 +58,35 @@ fn build(state: &AppState, payload: &Value, job_id: i64) -> Result<Message, Stri
 /// The job handler: sends (or writes to the outbox) one email.
 pub async fn send(state: AppState, job: Job) -> Result<(), String> {
     let message = build(&state, &job.payload, job.id)?;
+    let to = field(&job.payload, "to")?.to_string();
+    dispatch(&state, message, &format!("email-{}", job.id), &to).await
+}
+
+/// Sends a built message through SMTP, or, with no `smtp_host`, writes it
+/// to `<data_dir>/outbox/<file_stem>.eml` (atomically, so a rerun leaves one
+/// file). Other modules that render their own messages (notifications)
+/// send through here.
+pub async fn dispatch(
+    state: &AppState,
+    message: Message,
+    file_stem: &str,
+    to: &str,
+) -> Result<(), String> {
     let c = &state.config;
     if c.smtp_host.is_empty() {
         let dir = c.data_dir.join("outbox");
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| e.to_string())?;
-        let path = dir.join(format!("email-{}.eml", job.id));
-        let tmp = dir.join(format!(".email-{}.tmp", job.id));
+        let path = dir.join(format!("{file_stem}.eml"));
+        let tmp = dir.join(format!(".{file_stem}.tmp"));
         tokio::fs::write(&tmp, message.formatted())
             .await
             .map_err(|e| e.to_string())?;
         tokio::fs::rename(&tmp, &path)
             .await
             .map_err(|e| e.to_string())?;
-        tracing::info!(to = %field(&job.payload, "to")?, subject = %field(&job.payload, "subject")?, file = %path.display(), "email written to outbox (no SMTP configured)");
+        tracing::info!(to = %to, file = %path.display(), "email written to outbox (no SMTP configured)");
         return Ok(());
     }
     let builder = match c.smtp_tls.as_str() {
@@ -106,6 +111,20 @@ pub async fn send(state: AppState, job: Job) -> Result<(), String> {
         .send(message)
         .await
         .map_err(|e| format!("smtp: {e}"))?;
-    tracing::info!(to = %field(&job.payload, "to")?, "email sent");
+    tracing::info!(to = %to, "email sent");
     Ok(())
+}
+
+/// The host part of `public_url`, for Message-IDs.
+pub fn message_id_host(state: &AppState) -> String {
+    state
+        .config
+        .public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("baitech.local")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("baitech.local")
+        .to_string()
 }
