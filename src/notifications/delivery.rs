@@ -43,7 +43,11 @@ pub fn draft_from_json(v: &Value) -> Draft {
         expires_at: v["expiresAt"].as_i64(),
         channels: v["channels"]
             .as_array()
-            .map(|cs| cs.iter().filter_map(|c| c.as_str().and_then(Channel::parse)).collect())
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.as_str().and_then(Channel::parse))
+                    .collect()
+            })
             .unwrap_or_default(),
         unless_viewing: None,
     }
@@ -58,7 +62,10 @@ struct Loaded {
 /// The notification and its recipient's contact; `None` when either is gone
 /// (deleted meanwhile: nothing to send, the job is done).
 async fn load(state: &AppState, job: &Job) -> Result<Option<Loaded>, String> {
-    let id = job.payload["notificationId"].as_str().unwrap_or("").to_string();
+    let id = job.payload["notificationId"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     state
         .db
         .read(move |c| {
@@ -114,16 +121,26 @@ pub async fn push_job(state: AppState, job: Job) -> Result<(), String> {
         return Ok(());
     };
     if tokens.is_empty() {
-        return record(&state, &n.id, Channel::Push, json!({"sent": false, "failed": false, "skipped": "no device"})).await;
+        return record(
+            &state,
+            &n.id,
+            Channel::Push,
+            json!({"sent": false, "failed": false, "skipped": "no device"}),
+        )
+        .await;
     }
     let data = push_data(&n);
     let Some(creds) = fcm::credentials(&state)? else {
         let dir = state.config.data_dir.join("outbox");
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| e.to_string())?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| e.to_string())?;
         let path = dir.join(format!("push-{}.json", n.id));
         let body = json!({"tokens": tokens, "notification": {"title": n.title, "body": n.body},
                           "data": fcm::string_data(&data)});
-        tokio::fs::write(&path, body.to_string()).await.map_err(|e| e.to_string())?;
+        tokio::fs::write(&path, body.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
         tracing::info!(file = %path.display(), "push written to outbox (FCM not configured)");
         return record(&state, &n.id, Channel::Push, sent()).await;
     };
@@ -213,7 +230,9 @@ pub async fn email_job(state: AppState, job: Job) -> Result<(), String> {
     let booking_number = match n.related[0].clone() {
         Some(b) => state
             .db
-            .read(move |c| Ok(crate::bookings::store::find_parties(c, &b)?.map(|p| p.booking_number)))
+            .read(move |c| {
+                Ok(crate::bookings::store::find_parties(c, &b)?.map(|p| p.booking_number))
+            })
             .await
             .map_err(|e| e.to_string())?,
         None => None,
@@ -221,19 +240,42 @@ pub async fn email_job(state: AppState, job: Job) -> Result<(), String> {
     let subject = email_subject(&n, booking_number.as_deref());
     let link = web_link(&state.config.client_web_url, &n);
     let (text, html) = email_parts(&n, &contact.first_name, &link);
-    let from: Mailbox = state.config.smtp_from.parse().map_err(|e| format!("smtp_from: {e}"))?;
+    let from: Mailbox = state
+        .config
+        .smtp_from
+        .parse()
+        .map_err(|e| format!("smtp_from: {e}"))?;
     let to: Mailbox = match contact.email.parse() {
         Ok(m) => m,
-        Err(e) => return record(&state, &n.id, Channel::Email, failed(&format!("recipient: {e}"))).await,
+        Err(e) => {
+            return record(
+                &state,
+                &n.id,
+                Channel::Email,
+                failed(&format!("recipient: {e}")),
+            )
+            .await
+        }
     };
     let message = Message::builder()
         .from(from)
         .to(to)
         .subject(subject)
-        .message_id(Some(format!("<notification-{}@{}>", n.id, email::message_id_host(&state))))
+        .message_id(Some(format!(
+            "<notification-{}@{}>",
+            n.id,
+            email::message_id_host(&state)
+        )))
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| e.to_string())?;
-    match email::dispatch(&state, message, &format!("notification-{}", n.id), &contact.email).await {
+    match email::dispatch(
+        &state,
+        message,
+        &format!("notification-{}", n.id),
+        &contact.email,
+    )
+    .await
+    {
         Ok(()) => record(&state, &n.id, Channel::Email, sent()).await,
         Err(e) => {
             record(&state, &n.id, Channel::Email, failed(&e)).await?;
@@ -259,7 +301,13 @@ pub async fn sms_job(state: AppState, job: Job) -> Result<(), String> {
         return Ok(());
     };
     let Some(to) = crate::auth::policy::normalize_phone(&contact.phone) else {
-        return record(&state, &n.id, Channel::Sms, failed("phone number is not valid")).await;
+        return record(
+            &state,
+            &n.id,
+            Channel::Sms,
+            failed("phone number is not valid"),
+        )
+        .await;
     };
     match sms::send(&state, &to, &sms_text(&n), &format!("sms-{}", n.id)).await {
         Ok(sms::Sent::Accepted(_)) => record(&state, &n.id, Channel::Sms, sent()).await,

@@ -186,7 +186,12 @@ pub fn apply_event(
     Ok(fresh)
 }
 
-fn schedule_reminder(conn: &Connection, state: &AppState, event_id: i64, booking: &str) -> ApiResult<()> {
+fn schedule_reminder(
+    conn: &Connection,
+    state: &AppState,
+    event_id: i64,
+    booking: &str,
+) -> ApiResult<()> {
     let Some(row) = crate::bookings::store::find(conn, booking)? else {
         return Ok(());
     };

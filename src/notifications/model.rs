@@ -179,6 +179,7 @@ pub struct Rule {
     pub group_by: Option<&'static str>,
 }
 
+#[allow(clippy::too_many_arguments)] // one table row: the fields in reading order
 const fn rule(
     event: &'static str,
     when: &'static [(&'static str, &'static str)],
@@ -226,6 +227,7 @@ const SECURITY: (&str, Who) = ("settings", Key("-security"));
 /// THE mapping: every domain event that tells someone something. Events of
 /// modules still being written (chat, posts, support) are mapped with the
 /// payload keys they promise; adding a kind is one row here.
+#[rustfmt::skip]
 pub static RULES: &[Rule] = &[
     // bookings
     rule("booking.created", &[("status", "awaiting_acceptance")], "booking_created", TECHNICIAN,
@@ -471,7 +473,10 @@ pub fn plan(e: &EventFacts) -> Vec<Draft> {
             }
             out.push(Draft {
                 recipient_id: recipient,
-                sender_id: e.actor_id.filter(|a| crate::ids::is_valid_id(a)).map(str::to_string),
+                sender_id: e
+                    .actor_id
+                    .filter(|a| crate::ids::is_valid_id(a))
+                    .map(str::to_string),
                 kind: rule.kind.to_string(),
                 category: category_of(rule.kind).unwrap_or("system").to_string(),
                 title: rule.title.to_string(),
@@ -526,7 +531,11 @@ impl Default for Preferences {
                 ("marketing", false),
                 ("updates", true),
             ]),
-            sms: flags(&[("bookings", true), ("messages", false), ("marketing", false)]),
+            sms: flags(&[
+                ("bookings", true),
+                ("messages", false),
+                ("marketing", false),
+            ]),
             push: flags(&[
                 ("bookings", true),
                 ("messages", true),
@@ -700,12 +709,18 @@ pub fn preference_key(kind: &str, category: &str) -> &'static str {
 /// When push or SMS may go out: `None` for now, or the end of the quiet
 /// hours (ms) when `now_ms` falls inside them (local time at
 /// `utc_offset_mins`). Urgent notifications never wait.
-pub fn held_until(now_ms: i64, quiet: &QuietHours, utc_offset_mins: i32, priority: &str) -> Option<i64> {
+pub fn held_until(
+    now_ms: i64,
+    quiet: &QuietHours,
+    utc_offset_mins: i32,
+    priority: &str,
+) -> Option<i64> {
     if !quiet.enabled || priority == "urgent" || quiet.start == quiet.end {
         return None;
     }
     let minute_ms = 60_000i64;
-    let local_minute = (now_ms.div_euclid(minute_ms) + utc_offset_mins as i64).rem_euclid(1440) as u32;
+    let local_minute =
+        (now_ms.div_euclid(minute_ms) + utc_offset_mins as i64).rem_euclid(1440) as u32;
     let inside = if quiet.start < quiet.end {
         local_minute >= quiet.start && local_minute < quiet.end
     } else {
@@ -816,7 +831,11 @@ pub fn parse_admin_notice(body: &Value, now_ms: i64) -> Result<AdminNotice, Vec<
     } else if !TYPES.contains(&kind) {
         err("type", "Notification type is not one of the known types");
     }
-    let title = obj.get("title").and_then(Value::as_str).unwrap_or("").trim();
+    let title = obj
+        .get("title")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim();
     if title.is_empty() {
         err("title", "Title is required");
     } else if title.chars().count() > 200 {
@@ -837,7 +856,10 @@ pub fn parse_admin_notice(body: &Value, now_ms: i64) -> Result<AdminNotice, Vec<
         None | Some(Value::Null) => category_of(kind).map(str::to_string),
         Some(Value::String(c)) if CATEGORIES.contains(&c.as_str()) => Some(c.clone()),
         Some(_) => {
-            err("category", "category must be one of booking, payment, social, message, system, achievement");
+            err(
+                "category",
+                "category must be one of booking, payment, social, message, system, achievement",
+            );
             None
         }
     };
@@ -971,7 +993,9 @@ mod tests {
     #[test]
     fn the_table_maps_events_to_recipients() {
         // (event, actor, payload, expected (recipient, type) pairs)
-        let cases: Vec<(&str, Option<&str>, Value, Vec<(&str, &str)>)> = vec![
+        type Case<'a> = (&'a str, Option<&'a str>, Value, Vec<(&'a str, &'a str)>);
+        #[rustfmt::skip]
+        let cases: Vec<Case> = vec![
             ("booking.created", Some(A), json!({"status": "awaiting_acceptance", "customerId": A, "technicianId": B}), vec![(B, "booking_created")]),
             ("booking.created", Some(A), json!({"status": "pending", "customerId": A, "technicianId": null}), vec![]),
             ("booking.status_changed", Some(B), json!({"from": "awaiting_acceptance", "to": "accepted", "customerId": A, "technicianId": B}), vec![(A, "booking_accepted")]),
@@ -1004,15 +1028,35 @@ mod tests {
     fn drafts_carry_links_groups_and_filled_text() {
         let payload = json!({"postId": C, "authorId": B});
         let d = &plan(&facts("post.liked", Some(A), &payload))[0];
-        assert_eq!(d.deep_link.as_deref(), Some(format!("baitech://post/{C}").as_str()));
+        assert_eq!(
+            d.deep_link.as_deref(),
+            Some(format!("baitech://post/{C}").as_str())
+        );
         assert_eq!(d.related.post.as_deref(), Some(C));
-        assert_eq!(d.group_key.as_deref(), Some(format!("post_liked:{C}").as_str()));
+        assert_eq!(
+            d.group_key.as_deref(),
+            Some(format!("post_liked:{C}").as_str())
+        );
         assert_eq!(d.action_data.as_ref().unwrap()["postId"], C);
         let p = json!({"userId": B, "status": "rejected", "reason": null});
-        assert_eq!(plan(&facts("user.kyc_reviewed", Some(A), &p))[0].body, "Your identity verification was rejected");
+        assert_eq!(
+            plan(&facts("user.kyc_reviewed", Some(A), &p))[0].body,
+            "Your identity verification was rejected"
+        );
         let m = json!({"conversationId": C, "recipientIds": [B]});
-        assert_eq!(plan(&facts("message.sent", Some(A), &m))[0].unless_viewing.as_deref(), Some(C));
-        assert_eq!(fill("{currency} {amount} paid", &json!({"currency": "KES", "amount": 50.5})), "KES 50.5 paid");
+        assert_eq!(
+            plan(&facts("message.sent", Some(A), &m))[0]
+                .unless_viewing
+                .as_deref(),
+            Some(C)
+        );
+        assert_eq!(
+            fill(
+                "{currency} {amount} paid",
+                &json!({"currency": "KES", "amount": 50.5})
+            ),
+            "KES 50.5 paid"
+        );
     }
 
     #[test]
@@ -1027,36 +1071,85 @@ mod tests {
         assert!(!p.allows(Channel::Sms, "booking_accepted", "booking"));
         assert!(!p.allows(Channel::Email, "payment_received", "payment"));
         assert!(p.allows(Channel::Email, "new_message", "message"));
-        assert_eq!(p.quiet, QuietHours { enabled: true, start: 21 * 60 + 30, end: 7 * 60 });
+        assert_eq!(
+            p.quiet,
+            QuietHours {
+                enabled: true,
+                start: 21 * 60 + 30,
+                end: 7 * 60
+            }
+        );
         assert_eq!(Preferences::from_stored(&p.to_json()), p);
         let errs = p
             .apply(&json!({"push": "yes", "email": {"bookings": 1}, "quietHours": {"end": "25:00", "enabled": "no"}}))
             .unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["push", "email.bookings", "quietHours.enabled", "quietHours.end"]);
+        assert_eq!(
+            fields,
+            vec![
+                "push",
+                "email.bookings",
+                "quietHours.enabled",
+                "quietHours.end"
+            ]
+        );
     }
 
     #[test]
     fn quiet_hours_hold_push_until_they_end_except_urgent() {
-        let q = QuietHours { enabled: true, start: 22 * 60, end: 7 * 60 };
+        let q = QuietHours {
+            enabled: true,
+            start: 22 * 60,
+            end: 7 * 60,
+        };
         // 2026-01-01 20:30 UTC = 23:30 in Nairobi (UTC+3): held until 07:00 local = 04:00 UTC.
         let t = 1_767_299_400_000i64;
-        assert_eq!(held_until(t, &q, 180, "normal"), Some(t + (7 * 60 + 30) * 60_000));
+        assert_eq!(
+            held_until(t, &q, 180, "normal"),
+            Some(t + (7 * 60 + 30) * 60_000)
+        );
         assert_eq!(held_until(t, &q, 180, "urgent"), None);
         assert_eq!(held_until(t, &q, 0, "normal"), None); // 20:30 at UTC is outside
-        let day = QuietHours { enabled: true, start: 9 * 60, end: 17 * 60 };
-        assert_eq!(held_until(t, &day, -600, "low"), Some(t + 6 * 60 * 60_000 + 30 * 60_000)); // 10:30 local
-        assert_eq!(held_until(t, &QuietHours { enabled: false, ..q }, 180, "low"), None);
+        let day = QuietHours {
+            enabled: true,
+            start: 9 * 60,
+            end: 17 * 60,
+        };
+        assert_eq!(
+            held_until(t, &day, -600, "low"),
+            Some(t + 6 * 60 * 60_000 + 30 * 60_000)
+        ); // 10:30 local
+        assert_eq!(
+            held_until(
+                t,
+                &QuietHours {
+                    enabled: false,
+                    ..q
+                },
+                180,
+                "low"
+            ),
+            None
+        );
     }
 
     #[test]
     fn age_and_group_bodies() {
         let now = 10_000_000_000;
-        for (ago, want) in [(0, "Just now"), (59_999, "Just now"), (60_000, "1m ago"), (3_600_000, "1h ago"), (3 * 86_400_000, "3d ago")] {
+        for (ago, want) in [
+            (0, "Just now"),
+            (59_999, "Just now"),
+            (60_000, "1m ago"),
+            (3_600_000, "1h ago"),
+            (3 * 86_400_000, "3d ago"),
+        ] {
             assert_eq!(age(now - ago, now), want);
         }
         assert_eq!(grouped_body(3, "post_liked"), "3 new likes");
-        assert_eq!(grouped_body(2, "promotion"), "2 new promotion notifications");
+        assert_eq!(
+            grouped_body(2, "promotion"),
+            "2 new promotion notifications"
+        );
     }
 
     #[test]
@@ -1070,7 +1163,11 @@ mod tests {
         assert_eq!(ok.draft.category, "system");
         assert_eq!(ok.draft.channels, vec![Channel::Push]);
         assert_eq!(ok.draft.action_data, Some(json!({"x": 1})));
-        let b = parse_admin_notice(&json!({"broadcast": "technician", "type": "level_up", "title": "t", "body": "b"}), 0).unwrap();
+        let b = parse_admin_notice(
+            &json!({"broadcast": "technician", "type": "level_up", "title": "t", "body": "b"}),
+            0,
+        )
+        .unwrap();
         assert_eq!(b.audience, Audience::Role("technician".into()));
         assert_eq!(b.draft.category, "achievement");
         let errs = parse_admin_notice(
@@ -1079,6 +1176,17 @@ mod tests {
         )
         .unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["recipient", "type", "title", "message", "category", "priority", "channels"]);
+        assert_eq!(
+            fields,
+            vec![
+                "recipient",
+                "type",
+                "title",
+                "message",
+                "category",
+                "priority",
+                "channels"
+            ]
+        );
     }
 }

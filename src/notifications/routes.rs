@@ -23,7 +23,7 @@ use crate::notifications::schemas::{
     NotificationOne, NotificationPrefsAnswer, NotificationPrefsBody,
 };
 use crate::notifications::store::{self, Filter, Stored};
-use crate::notifications::{delivery, deliver, JOB_BROADCAST};
+use crate::notifications::{deliver, delivery, JOB_BROADCAST};
 use crate::openapi::schemas::ErrorBody;
 use crate::state::AppState;
 
@@ -80,17 +80,18 @@ pub struct NotificationListQuery {
 
 fn parse_filter(q: &NotificationListQuery) -> Result<Filter, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let mut pick = |field: &str, v: &Option<String>, allowed: &[&str]| match v.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(s) if allowed.contains(&s) => Some(s.to_string()),
-        Some(_) => {
-            errors.push(FieldError {
-                field: field.into(),
-                message: format!("{field} must be one of {}", allowed.join(", ")),
-            });
-            None
-        }
-    };
+    let mut pick =
+        |field: &str, v: &Option<String>, allowed: &[&str]| match v.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) if allowed.contains(&s) => Some(s.to_string()),
+            Some(_) => {
+                errors.push(FieldError {
+                    field: field.into(),
+                    message: format!("{field} must be one of {}", allowed.join(", ")),
+                });
+                None
+            }
+        };
     let f = Filter {
         is_read: q.is_read.as_deref().map(|v| v == "true"),
         kind: pick("type", &q.kind, &model::TYPES),
@@ -113,7 +114,13 @@ async fn list_notifications(
     user: CurrentUser,
     AppQuery(q): AppQuery<NotificationListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = Page::parse(&PageQuery { page: q.page.clone(), limit: q.limit.clone() }, 20);
+    let page = Page::parse(
+        &PageQuery {
+            page: q.page.clone(),
+            limit: q.limit.clone(),
+        },
+        20,
+    );
     let filter = parse_filter(&q);
     let (page, filter) = match (page, filter) {
         (Ok(p), Ok(f)) => (p, f),
@@ -151,7 +158,9 @@ async fn get_notification(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let n = own(&state, &user, id).await?;
-    Ok(Json(json!({"success": true, "notification": n.to_json(now_ms())})))
+    Ok(Json(
+        json!({"success": true, "notification": n.to_json(now_ms())}),
+    ))
 }
 
 /// Marks one of the caller's notifications read.
@@ -205,16 +214,15 @@ async fn mark_all_read(
     user: CurrentUser,
     AppQuery(q): AppQuery<NotificationCategoryQuery>,
 ) -> ApiResult<Json<Value>> {
-    let category = match q.category.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(c) if CATEGORIES.contains(&c) => Some(c.to_string()),
-        Some(_) => {
-            return Err(ApiError::field(
+    let category =
+        match q.category.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(c) if CATEGORIES.contains(&c) => Some(c.to_string()),
+            Some(_) => return Err(ApiError::field(
                 "category",
                 "category must be one of booking, payment, social, message, system, achievement",
-            ))
-        }
-    };
+            )),
+        };
     let me = user.id.clone();
     state
         .db
@@ -239,10 +247,15 @@ async fn clear_read(State(state): State<AppState>, user: CurrentUser) -> ApiResu
 #[utoipa::path(get, path = "/preferences", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, body = NotificationPrefsAnswer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
-async fn get_preferences(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<Value>> {
+async fn get_preferences(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<Json<Value>> {
     let me = user.id.clone();
     let prefs = state.db.read(move |c| store::preferences(c, &me)).await?;
-    Ok(Json(json!({"success": true, "preferences": prefs.to_json()})))
+    Ok(Json(
+        json!({"success": true, "preferences": prefs.to_json()}),
+    ))
 }
 
 /// Saves the caller's preferences (merged over the stored ones) and answers them all.
@@ -265,8 +278,10 @@ async fn update_preferences(
             Ok(prefs)
         })
         .await?;
-    Ok(Json(json!({"success": true, "message": "Notification preferences updated successfully",
-                   "preferences": prefs.to_json()})))
+    Ok(Json(
+        json!({"success": true, "message": "Notification preferences updated successfully",
+                   "preferences": prefs.to_json()}),
+    ))
 }
 
 // ---------------------------------------------------------------- admin create
@@ -302,10 +317,14 @@ async fn create_notification(
                     deliver(tx, &draft, &prefs, offset, now)
                 })
                 .await?;
-            state.realtime.emit_to_user(&user_id, "notification:new", &doc);
+            state
+                .realtime
+                .emit_to_user(&user_id, "notification:new", &doc);
             Ok((
                 StatusCode::CREATED,
-                Json(json!({"success": true, "message": "Notification created successfully", "notification": doc})),
+                Json(
+                    json!({"success": true, "message": "Notification created successfully", "notification": doc}),
+                ),
             ))
         }
         audience => {
@@ -314,14 +333,17 @@ async fn create_notification(
                 _ => None,
             };
             let label = role.clone().unwrap_or_else(|| "all".into());
-            let payload = json!({"role": role, "after": "", "draft": delivery::draft_to_json(&draft)});
+            let payload =
+                json!({"role": role, "after": "", "draft": delivery::draft_to_json(&draft)});
             state
                 .db
                 .write(move |tx| jobs::enqueue(tx, JOB_BROADCAST, &payload, None))
                 .await?;
             Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({"success": true, "message": "Notification broadcast queued", "broadcast": label})),
+                Json(
+                    json!({"success": true, "message": "Notification broadcast queued", "broadcast": label}),
+                ),
             ))
         }
     }

@@ -114,7 +114,10 @@ impl Stored {
             ("relatedPost", self.related[1].clone().map(Value::from)),
             ("relatedReview", self.related[2].clone().map(Value::from)),
             ("relatedMessage", self.related[3].clone().map(Value::from)),
-            ("relatedTransaction", self.related[4].clone().map(Value::from)),
+            (
+                "relatedTransaction",
+                self.related[4].clone().map(Value::from),
+            ),
             ("readAt", self.read_at.map(|t| Value::from(iso(t)))),
             ("groupKey", self.group_key.clone().map(Value::from)),
             ("expiresAt", self.expires_at.map(|t| Value::from(iso(t)))),
@@ -197,7 +200,9 @@ pub fn insert(conn: &Connection, d: &Draft, now: i64) -> ApiResult<Outcome> {
 /// into a notification (a replayed event).
 pub fn claim_source(conn: &Connection, event_id: i64, recipient: &str) -> ApiResult<bool> {
     Ok(conn
-        .prepare_cached("INSERT OR IGNORE INTO notification_sources (event_id, recipient_id) VALUES (?1, ?2)")?
+        .prepare_cached(
+            "INSERT OR IGNORE INTO notification_sources (event_id, recipient_id) VALUES (?1, ?2)",
+        )?
         .execute(params![event_id, recipient])?
         == 1)
 }
@@ -214,7 +219,9 @@ pub fn is_live_user(conn: &Connection, id: &str) -> ApiResult<bool> {
 /// One notification by id.
 pub fn find(conn: &Connection, id: &str) -> ApiResult<Option<Stored>> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM notifications WHERE id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM notifications WHERE id = ?1"
+        ))?
         .query_row([id], from_row)
         .optional()?)
 }
@@ -230,7 +237,10 @@ pub struct Filter {
 
 impl Filter {
     fn is_empty(&self) -> bool {
-        self.is_read.is_none() && self.kind.is_none() && self.priority.is_none() && self.category.is_none()
+        self.is_read.is_none()
+            && self.kind.is_none()
+            && self.priority.is_none()
+            && self.category.is_none()
     }
 
     fn sql(&self, args: &mut Vec<rusqlite::types::Value>) -> String {
@@ -239,7 +249,11 @@ impl Filter {
             sql.push_str(" AND is_read = ?");
             args.push((r as i64).into());
         }
-        for (col, v) in [("type", &self.kind), ("priority", &self.priority), ("category", &self.category)] {
+        for (col, v) in [
+            ("type", &self.kind),
+            ("priority", &self.priority),
+            ("category", &self.category),
+        ] {
             if let Some(v) = v {
                 sql.push_str(&format!(" AND {col} = ?"));
                 args.push(v.clone().into());
@@ -296,13 +310,20 @@ pub fn list(
 
 /// Marks one notification read (again: `readAt` is overwritten).
 pub fn mark_read(conn: &Connection, id: &str, now: i64) -> ApiResult<()> {
-    conn.prepare_cached("UPDATE notifications SET is_read = 1, read_at = ?2, updated_at = ?2 WHERE id = ?1")?
-        .execute(params![id, now])?;
+    conn.prepare_cached(
+        "UPDATE notifications SET is_read = 1, read_at = ?2, updated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![id, now])?;
     Ok(())
 }
 
 /// Marks all of a user's unread notifications read (of one category if given).
-pub fn mark_all_read(conn: &Connection, user: &str, category: Option<&str>, now: i64) -> ApiResult<usize> {
+pub fn mark_all_read(
+    conn: &Connection,
+    user: &str,
+    category: Option<&str>,
+    now: i64,
+) -> ApiResult<usize> {
     Ok(conn.execute(
         "UPDATE notifications SET is_read = 1, read_at = ?2, updated_at = ?2
          WHERE recipient_id = ?1 AND is_read = 0 AND (?3 IS NULL OR category = ?3)",
@@ -333,7 +354,12 @@ pub fn purge(conn: &Connection, now: i64) -> ApiResult<usize> {
 }
 
 /// Records one channel's outcome in `deliveryStatus`.
-pub fn set_delivery(conn: &Connection, id: &str, channel: Channel, status: &Value) -> ApiResult<()> {
+pub fn set_delivery(
+    conn: &Connection,
+    id: &str,
+    channel: Channel,
+    status: &Value,
+) -> ApiResult<()> {
     conn.prepare_cached(
         "UPDATE notifications SET delivery_status = json_set(delivery_status, '$.' || ?2, json(?3)) WHERE id = ?1",
     )?
@@ -364,7 +390,12 @@ pub fn save_preferences(conn: &Connection, user: &str, p: &Preferences, now: i64
 }
 
 /// Live accounts of a role (or all), for a broadcast: ids after `after`, `limit` at a time.
-pub fn audience_page(conn: &Connection, role: Option<&str>, after: &str, limit: i64) -> ApiResult<Vec<String>> {
+pub fn audience_page(
+    conn: &Connection,
+    role: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> ApiResult<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM users WHERE status = 'active' AND (?1 IS NULL OR role = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
     )?;
@@ -385,7 +416,9 @@ pub struct Contact {
 /// The recipient's email, phone and first name.
 pub fn contact(conn: &Connection, user: &str) -> ApiResult<Option<Contact>> {
     Ok(conn
-        .prepare_cached("SELECT email, phone, first_name FROM users WHERE id = ?1 AND status <> 'deleted'")?
+        .prepare_cached(
+            "SELECT email, phone, first_name FROM users WHERE id = ?1 AND status <> 'deleted'",
+        )?
         .query_row([user], |r| {
             Ok(Contact {
                 email: r.get(0)?,
@@ -398,7 +431,8 @@ pub fn contact(conn: &Connection, user: &str) -> ApiResult<Option<Contact>> {
 
 /// The user's push tokens, newest first.
 pub fn fcm_tokens(conn: &Connection, user: &str) -> ApiResult<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT token FROM fcm_tokens WHERE user_id = ?1 ORDER BY added_at DESC")?;
+    let mut stmt = conn
+        .prepare_cached("SELECT token FROM fcm_tokens WHERE user_id = ?1 ORDER BY added_at DESC")?;
     let rows = stmt
         .query_map([user], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;

@@ -48,7 +48,8 @@ pub fn credentials(state: &AppState) -> Result<Option<Credentials>, String> {
             private_key: get("private_key"),
         }));
     }
-    if c.fcm_project_id.is_empty() || c.fcm_client_email.is_empty() || c.fcm_private_key.is_empty() {
+    if c.fcm_project_id.is_empty() || c.fcm_client_email.is_empty() || c.fcm_private_key.is_empty()
+    {
         return Ok(None);
     }
     Ok(Some(Credentials {
@@ -107,7 +108,9 @@ async fn access_token(state: &AppState, creds: &Credentials) -> Result<String, S
         .map_err(|e| format!("fcm oauth: {e}"))?;
     let status = res.status();
     let body: Value = res.json().await.unwrap_or(Value::Null);
-    let token = body["access_token"].as_str().filter(|_| status.is_success());
+    let token = body["access_token"]
+        .as_str()
+        .filter(|_| status.is_success());
     let Some(token) = token else {
         return Err(format!("fcm oauth: {status} {body}"));
     };
@@ -265,6 +268,9 @@ mod tests {
         let unreg = json!({"error": {"code": 404, "status": "NOT_FOUND", "details": [
             {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}]}});
         assert_eq!(error_code(&unreg), "UNREGISTERED");
-        assert_eq!(error_code(&json!({"error": {"status": "INTERNAL"}})), "INTERNAL");
+        assert_eq!(
+            error_code(&json!({"error": {"status": "INTERNAL"}})),
+            "INTERNAL"
+        );
     }
 }

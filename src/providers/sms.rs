@@ -33,14 +33,23 @@ pub fn base_url(state: &AppState) -> String {
 
 /// Sends `message` to one E.164 number. `Err` is transient (network,
 /// 5xx, auth): the caller retries. `outbox_name` names the dev-outbox file.
-pub async fn send(state: &AppState, to: &str, message: &str, outbox_name: &str) -> Result<Sent, String> {
+pub async fn send(
+    state: &AppState,
+    to: &str,
+    message: &str,
+    outbox_name: &str,
+) -> Result<Sent, String> {
     let c = &state.config;
     if c.at_api_key.is_empty() {
         let dir = c.data_dir.join("outbox");
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| e.to_string())?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| e.to_string())?;
         let path = dir.join(format!("{outbox_name}.json"));
         let body = serde_json::json!({"to": to, "from": c.at_sender_id, "message": message});
-        tokio::fs::write(&path, body.to_string()).await.map_err(|e| e.to_string())?;
+        tokio::fs::write(&path, body.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
         tracing::info!(to = %to, file = %path.display(), "SMS written to outbox (no Africa's Talking key)");
         return Ok(Sent::Accepted(path.display().to_string()));
     }

@@ -45,9 +45,20 @@ async fn messaging(
     headers: HeaderMap,
     body: String,
 ) -> (StatusCode, Json<Value>) {
-    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let header = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let field = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let mut i = inner.lock().unwrap();
     i.attempts += 1;
     let mut problems = Vec::new();
@@ -75,10 +86,16 @@ async fn messaging(
     }
     if !problems.is_empty() {
         i.violations.push(format!("{problems:?} in {body}"));
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": problems.join(", ")})));
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": problems.join(", ")})),
+        );
     }
     if i.failing.contains(&to) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "upstream failure"})));
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": "upstream failure"})),
+        );
     }
     i.sent.push(Sms {
         to: to.clone(),
@@ -87,9 +104,11 @@ async fn messaging(
     let n = i.sent.len();
     (
         StatusCode::CREATED,
-        Json(json!({"SMSMessageData": {"Message": "Sent to 1/1 Total Cost: KES 0.8000", "Recipients": [
-            {"statusCode": 101, "number": to, "status": "Success", "cost": "KES 0.8000", "messageId": format!("ATXid_{n}")}
-        ]}})),
+        Json(
+            json!({"SMSMessageData": {"Message": "Sent to 1/1 Total Cost: KES 0.8000", "Recipients": [
+                {"statusCode": 101, "number": to, "status": "Success", "cost": "KES 0.8000", "messageId": format!("ATXid_{n}")}
+            ]}}),
+        ),
     )
 }
 
@@ -116,7 +135,11 @@ impl FakeAt {
     }
 
     pub fn fail_for(&self, number: &str) {
-        self.inner.lock().unwrap().failing.insert(number.to_string());
+        self.inner
+            .lock()
+            .unwrap()
+            .failing
+            .insert(number.to_string());
     }
 
     pub fn sent(&self) -> Vec<Sms> {

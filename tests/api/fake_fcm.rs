@@ -96,7 +96,8 @@ async fn token(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> (StatusC
     v.set_issuer(&[CLIENT_EMAIL]);
     v.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
     match jsonwebtoken::decode::<Value>(&assertion, &key, &v) {
-        Ok(data) if data.claims["scope"] == "https://www.googleapis.com/auth/firebase.messaging" => {}
+        Ok(data)
+            if data.claims["scope"] == "https://www.googleapis.com/auth/firebase.messaging" => {}
         Ok(data) => return violation(&inner, format!("scope: {}", data.claims)),
         Err(e) => return violation(&inner, format!("jwt: {e}")),
     }
@@ -139,13 +140,19 @@ async fn send(
     }
     let m = &body["message"];
     let keys = |v: &Value| -> Vec<String> {
-        let mut k: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        let mut k: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
         k.sort();
         k
     };
-    if keys(&body) != ["message"] || keys(m) != ["data", "notification", "token"]
+    if keys(&body) != ["message"]
+        || keys(m) != ["data", "notification", "token"]
         || keys(&m["notification"]) != ["body", "title"]
-        || !m["data"].as_object().is_some_and(|d| d.values().all(Value::is_string))
+        || !m["data"]
+            .as_object()
+            .is_some_and(|d| d.values().all(Value::is_string))
     {
         return violation(&inner, format!("body: {body}"));
     }
@@ -160,8 +167,10 @@ async fn send(
     if token.starts_with("gone-") {
         return (
             StatusCode::NOT_FOUND,
-            Json(json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND",
-                "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}]}})),
+            Json(
+                json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND",
+                "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}]}}),
+            ),
         );
     }
     i.sent.push(body.clone());
