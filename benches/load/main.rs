@@ -9,6 +9,7 @@ mod bookings;
 mod core;
 mod matching;
 mod media;
+mod notifications;
 mod payments;
 mod reviews;
 mod search;
@@ -217,5 +218,6 @@ fn main() {
         media::run().await;
         matching::run().await;
         search::run().await;
+        notifications::run().await;
     });
 }
