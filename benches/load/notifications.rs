@@ -75,7 +75,13 @@ async fn events_to_notifications() {
     let server = Server::start(dir.path(), &[]).await;
     // The consumer's cursor exists once it has looked at the outbox.
     for _ in 0..500 {
-        if count(&db, "SELECT COUNT(*) FROM event_cursors WHERE consumer = 'notifications'").await == 1 {
+        if count(
+            &db,
+            "SELECT COUNT(*) FROM event_cursors WHERE consumer = 'notifications'",
+        )
+        .await
+            == 1
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -101,8 +107,10 @@ async fn events_to_notifications() {
     let client = reqwest::Client::new();
     let _ = client
         .post(server.url("/api/v1/auth/register"))
-        .json(&json!({"firstName": "Wake", "lastName": "Up", "email": "wake@bench.local",
-                      "phoneNumber": "0711000000", "password": PASSWORD, "role": "customer"}))
+        .json(
+            &json!({"firstName": "Wake", "lastName": "Up", "email": "wake@bench.local",
+                      "phoneNumber": "0711000000", "password": PASSWORD, "role": "customer"}),
+        )
         .send()
         .await;
     let mut stored_at = None;
@@ -180,8 +188,16 @@ async fn list_of_a_busy_user() {
     for (query, conns, label) in [
         ("", 1, "GET /notifications <100k> (1 conn)"),
         ("", 32, "GET /notifications <100k> (32 conns)"),
-        ("?page=50", 32, "GET /notifications <100k> page 50 (32 conns)"),
-        ("?category=payment", 32, "GET /notifications <100k> category (32 conns)"),
+        (
+            "?page=50",
+            32,
+            "GET /notifications <100k> page 50 (32 conns)",
+        ),
+        (
+            "?category=payment",
+            32,
+            "GET /notifications <100k> category (32 conns)",
+        ),
     ] {
         let url = server.url(&format!("/api/v1/notifications{query}"));
         let token = token.clone();

@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// A draft as an admin broadcast job carries it (no contact data).
 pub fn draft_to_json(d: &Draft) -> Value {
     json!({
-        "type": d.kind, "category": d.category, "title": d.title, "body": d.body, "image": d.image,
+        "sender": d.sender_id, "type": d.kind, "category": d.category, "title": d.title, "body": d.body, "image": d.image,
         "priority": d.priority, "deepLink": d.deep_link, "actionData": d.action_data,
         "expiresAt": d.expires_at, "channels": d.channels.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
     })
@@ -29,7 +29,7 @@ pub fn draft_from_json(v: &Value) -> Draft {
     let s = |k: &str| v[k].as_str().map(str::to_string);
     Draft {
         recipient_id: String::new(),
-        sender_id: None,
+        sender_id: s("sender"),
         kind: s("type").unwrap_or_default(),
         category: s("category").unwrap_or_else(|| "system".into()),
         title: s("title").unwrap_or_default(),

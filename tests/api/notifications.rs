@@ -979,10 +979,9 @@ async fn an_admin_broadcast_reaches_a_role_in_batches() {
     assert_eq!(res["broadcast"], "technician");
     for t in &techs {
         wait_for_count(&s, t, 1).await;
-        assert_eq!(
-            list(&s, t, "").await["notifications"][0]["title"],
-            "Training"
-        );
+        let got = list(&s, t, "").await["notifications"][0].clone();
+        assert_eq!(got["title"], "Training");
+        assert_eq!(got["sender"], admin.id.as_str());
     }
     settle(&s).await;
     assert_eq!(list(&s, &customer, "").await["total"], 0);
