@@ -285,10 +285,12 @@ pub fn list(
         .optional()?
         .unwrap_or((0, 0));
     let total = if f.is_empty() {
-        // Counters hold every stored row; expired rows await the purge.
+        // Counters hold every stored row; expired rows await the purge. The
+        // expiry index, not the recipient one (a scan of all the user's rows).
         let expired: i64 = conn
             .prepare_cached(
-                "SELECT COUNT(*) FROM notifications WHERE expires_at IS NOT NULL AND expires_at <= ?2 AND recipient_id = ?1",
+                "SELECT COUNT(*) FROM notifications INDEXED BY notifications_expiry
+                 WHERE expires_at IS NOT NULL AND expires_at <= ?2 AND recipient_id = ?1",
             )?
             .query_row(params![user, now], |r| r.get(0))?;
         total_all - expired
