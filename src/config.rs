@@ -322,6 +322,30 @@ settings! {
     support_sla_warn_percent: u64 = 80u64;
     /// Hours after closing during which the ticket's customer may reopen it.
     support_reopen_window_hours: u64 = 168u64;
+    /// Notifications: minutes east of UTC of users' quiet hours (local time); 180 = Nairobi.
+    notification_utc_offset_mins: i32 = 180i32;
+    /// Notifications: minutes before an accepted booking's start that both parties get a reminder.
+    notification_reminder_lead_mins: u32 = 60u32;
+    /// FCM HTTP v1 base URL (messages:send is under /v1/projects/<project>/).
+    fcm_base_url: String = "https://fcm.googleapis.com";
+    /// OAuth token endpoint the FCM service-account JWT is exchanged at (also the JWT's audience).
+    fcm_oauth_url: String = "https://oauth2.googleapis.com/token";
+    /// Path of the Firebase service-account JSON; or set the three fcm_* values below. With none, pushes go to <data_dir>/outbox.
+    fcm_service_account_file: String = "";
+    /// Firebase project id (when no service-account file is given).
+    fcm_project_id: String = "";
+    /// Service-account email (client_email).
+    fcm_client_email: String = "";
+    /// Service-account RSA private key, PEM (literal \n sequences become newlines).
+    fcm_private_key: String = "", secret;
+    /// Africa's Talking messaging base URL; empty = the live API, or the sandbox when at_username is "sandbox".
+    sms_base_url: String = "";
+    /// Africa's Talking username ("sandbox" for the sandbox).
+    at_username: String = "sandbox";
+    /// Africa's Talking API key; when empty, SMS go to <data_dir>/outbox.
+    at_api_key: String = "", secret;
+    /// Sender id (alphanumeric or short code) SMS come from.
+    at_sender_id: String = "BAITECH";
 }
 
 fn env_value<T>(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<T>, String>

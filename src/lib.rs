@@ -20,6 +20,7 @@ pub mod matching;
 pub mod media;
 pub mod metrics;
 pub mod money;
+pub mod notifications;
 pub mod openapi;
 pub mod payments;
 pub mod posts;
@@ -85,6 +86,9 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     events.subscribe(matching::HISTORY_CONSUMER, matching::record_history);
     db.write_blocking(matching::schedule_purge)
         .map_err(|e| format!("scheduling the matching purge: {e}"))?;
+    notifications::install(&mut jobs, &mut events);
+    db.write_blocking(notifications::schedule_purge)
+        .map_err(|e| format!("scheduling the notification purge: {e}"))?;
     let search = search::SearchIndex::open(&config.data_dir, &db)?;
     events.subscribe_batch(
         search::CONSUMER,
@@ -124,6 +128,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         search: Arc::new(search),
         realtime: Arc::default(),
         posts,
+        notifications: Arc::default(),
     })
 }
 
@@ -175,6 +180,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/support", support::routes::routes())
         .nest("/api/v1/posts", posts::routes::routes())
         .nest("/api/v1/admin", admin::routes::routes())
+        .nest("/api/v1/notifications", notifications::routes::routes())
 }
 
 /// The OpenAPI document of this build.
@@ -351,6 +357,7 @@ mod tests {
             ("support", super::support::routes::routes()),
             ("posts", super::posts::routes::routes()),
             ("admin", super::admin::routes::routes()),
+            ("notifications", super::notifications::routes::routes()),
         ];
         let mut seen: BTreeMap<String, (&str, serde_json::Value)> = BTreeMap::new();
         let mut clashes = Vec::new();

@@ -44,6 +44,8 @@ pub struct AppState {
     pub realtime: Arc<crate::realtime::Realtime>,
     /// Posts: pending views and the posts search index.
     pub posts: Arc<crate::posts::Posts>,
+    /// Notification channels' shared state (the cached FCM access token).
+    pub notifications: Arc<crate::notifications::Notifications>,
 }
 
 impl AppState {

@@ -12,6 +12,7 @@ mod core;
 mod hardening;
 mod matching;
 mod media;
+mod notifications;
 mod payments;
 mod posts;
 mod reviews;
@@ -229,5 +230,6 @@ fn main() {
         support::run().await;
         posts::run().await;
         admin::run().await;
+        notifications::run().await;
     });
 }

@@ -169,7 +169,21 @@ pub fn set_password(conn: &Connection, user_id: &str, password_hash: &str) -> Ap
     )?)
 }
 
-/// Records one sign-in attempt.
+/// Whether a sign-in of `user_id` comes from a device (user agent) never
+/// seen in an earlier successful sign-in or registration, while there were
+/// earlier ones: the security alert's "new sign-in from a new device".
+pub fn is_new_device(conn: &Connection, user_id: &str, user_agent: &str) -> ApiResult<bool> {
+    let (earlier, same): (i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(user_agent = ?2), 0) FROM login_history
+         WHERE user_id = ?1 AND outcome IN ('success', 'registered')",
+        params![user_id, user_agent],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(earlier > 0 && same == 0)
+}
+
+/// Records one sign-in attempt; a successful one from a new device emits
+/// `user.new_device_login` {userId, device, ip} (notifications alert the user).
 pub fn record_login(
     conn: &Connection,
     user_id: Option<&str>,
@@ -178,6 +192,17 @@ pub fn record_login(
     ip: &str,
     user_agent: &str,
 ) -> ApiResult<()> {
+    if let (Some(id), "success") = (user_id, outcome) {
+        if is_new_device(conn, id, user_agent)? {
+            crate::events::emit(
+                conn,
+                "user.new_device_login",
+                Some(id),
+                Some(id),
+                &serde_json::json!({"userId": id, "device": user_agent, "ip": ip}),
+            )?;
+        }
+    }
     conn.execute(
         "INSERT INTO login_history (user_id, email, outcome, ip, user_agent, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![user_id, email, outcome, ip, user_agent, now_ms()],

@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         (name = "matching", description = "Technician matching: scored sessions, accept into a booking, preferences, learned weights, blocks"),
         (name = "support", description = "Support desk: tickets, SLA clocks, assignment by load, escalation, satisfaction"),
         (name = "admin", description = "Operator views the modules do not offer: overview figures, job queue, configuration, payment webhooks, ledger check"),
+        (name = "notifications", description = "In-app notifications, preferences, admin notices and broadcasts"),
     )
 )]
 pub struct ApiDoc;

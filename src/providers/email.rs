@@ -68,16 +68,7 @@ fn build(state: &AppState, mail: &Rendered, job_id: i64) -> Result<Message, Stri
         .parse()
         .map_err(|e| format!("smtp_from: {e}"))?;
     let to: Mailbox = mail.to.parse().map_err(|e| format!("recipient: {e}"))?;
-    let host = state
-        .config
-        .public_url
-        .split("://")
-        .nth(1)
-        .unwrap_or("baitech.local")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("baitech.local")
-        .to_string();
+    let host = message_id_host(state);
     Message::builder()
         .from(from)
         .to(to)
@@ -95,21 +86,34 @@ pub async fn send(state: AppState, job: Job) -> Result<(), String> {
         return Ok(());
     };
     let message = build(&state, &mail, job.id)?;
+    dispatch(&state, message, &format!("email-{}", job.id), &mail.to).await
+}
+
+/// Sends a built message through SMTP, or, with no `smtp_host`, writes it
+/// to `<data_dir>/outbox/<file_stem>.eml` (atomically, so a rerun leaves one
+/// file). Other modules that render their own messages (notifications)
+/// send through here.
+pub async fn dispatch(
+    state: &AppState,
+    message: Message,
+    file_stem: &str,
+    to: &str,
+) -> Result<(), String> {
     let c = &state.config;
     if c.smtp_host.is_empty() {
         let dir = c.data_dir.join("outbox");
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| e.to_string())?;
-        let path = dir.join(format!("email-{}.eml", job.id));
-        let tmp = dir.join(format!(".email-{}.tmp", job.id));
+        let path = dir.join(format!("{file_stem}.eml"));
+        let tmp = dir.join(format!(".{file_stem}.tmp"));
         tokio::fs::write(&tmp, message.formatted())
             .await
             .map_err(|e| e.to_string())?;
         tokio::fs::rename(&tmp, &path)
             .await
             .map_err(|e| e.to_string())?;
-        tracing::info!(to = %mail.to, subject = %mail.subject, file = %path.display(), "email written to outbox (no SMTP configured)");
+        tracing::info!(to = %to, file = %path.display(), "email written to outbox (no SMTP configured)");
         return Ok(());
     }
     let builder = match c.smtp_tls {
@@ -138,6 +142,20 @@ pub async fn send(state: AppState, job: Job) -> Result<(), String> {
         .send(message)
         .await
         .map_err(|e| format!("smtp: {e}"))?;
-    tracing::info!(to = %mail.to, "email sent");
+    tracing::info!(to = %to, "email sent");
     Ok(())
+}
+
+/// The host part of `public_url`, for Message-IDs.
+pub fn message_id_host(state: &AppState) -> String {
+    state
+        .config
+        .public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("baitech.local")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("baitech.local")
+        .to_string()
 }

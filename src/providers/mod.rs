@@ -2,6 +2,8 @@
 //! when unconfigured, writes what it would have sent to the data dir's outbox.
 
 pub mod email;
+pub mod fcm;
 pub mod gateway;
 pub mod mpesa;
+pub mod sms;
 pub mod stripe;
