@@ -193,6 +193,12 @@ settings! {
     matching_profile_cache_secs: u64 = 30u64;
     /// Offset of the marketplace's local time from UTC in minutes (weekly schedules, scheduledDate + scheduledTime); 180 = Nairobi.
     matching_utc_offset_mins: i64 = 180i64;
+    /// Chat: seconds after sending during which the sender may delete a message for everyone (0: never).
+    chat_delete_window_secs: u64 = 3600u64;
+    /// Chat: longest message text, in characters.
+    chat_text_max_chars: u32 = 5000u32;
+    /// Chat: 64 hex characters (32 bytes) of the AES-256-GCM key for message text at rest; generated and kept in the data dir when empty.
+    chat_key: String = "", secret;
 }
 
 fn env_value<T: std::str::FromStr>(

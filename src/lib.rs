@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod bookings;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -88,6 +89,9 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     };
     let payments = Arc::new(payments::Payments::open(&config)?);
     let matching = Arc::new(matching::MatchingState::new(&config));
+    let chat = Arc::new(chat::Chat::open(&config)?);
+    chat::install(&mut events);
+    realtime::fanout::install(&mut events);
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -107,6 +111,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         matching,
         search: Arc::new(search),
         realtime: Arc::default(),
+        chat,
     })
 }
 
@@ -155,6 +160,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(media::routes::profile_picture_routes())
         .merge(media::routes::file_routes())
         .nest("/api/v1/matching", matching::routes::routes())
+        .nest("/api/v1/conversations", chat::routes::conversation_routes())
+        .nest("/api/v1/messages", chat::routes::message_routes())
 }
 
 /// The OpenAPI document of this build.
@@ -194,6 +201,7 @@ fn cors(config: &Config) -> CorsLayer {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
+    let sockets = realtime::socket::layer(&state);
     let request_id = middleware::REQUEST_ID.clone();
     let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
         let id = req
@@ -219,6 +227,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(middleware::envelope_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(sockets)
         .layer(cors(&state.config))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -324,6 +333,8 @@ mod tests {
             ),
             ("media files", super::media::routes::file_routes()),
             ("matching", super::matching::routes::routes()),
+            ("conversations", super::chat::routes::conversation_routes()),
+            ("messages", super::chat::routes::message_routes()),
         ];
         let mut seen: BTreeMap<String, (&str, serde_json::Value)> = BTreeMap::new();
         let mut clashes = Vec::new();

@@ -42,6 +42,8 @@ pub struct AppState {
     pub search: Arc<crate::search::SearchIndex>,
     /// Presence and emitting to connected sockets (the Socket.IO layer plugs in).
     pub realtime: Arc<crate::realtime::Realtime>,
+    /// Chat: the message-text cipher and limits.
+    pub chat: Arc<crate::chat::Chat>,
 }
 
 impl AppState {

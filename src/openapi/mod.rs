@@ -23,6 +23,8 @@ use utoipa::{Modify, OpenApi};
         (name = "bookings", description = "Bookings: the job's state machine, pricing, QA, disputes, stats"),
         (name = "media", description = "Uploads to local disk, transformations, signed direct uploads"),
         (name = "matching", description = "Technician matching: scored sessions, accept into a booking, preferences, learned weights, blocks"),
+        (name = "conversations", description = "Chat conversations: direct, group, booking, support; members and per-member settings"),
+        (name = "messages", description = "Chat messages: send, list, read marks, reactions, deletes"),
     )
 )]
 pub struct ApiDoc;

@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod bookings;
+mod chat;
 mod cli;
 mod fake_daraja;
 mod fake_stripe;
