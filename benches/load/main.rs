@@ -6,6 +6,7 @@
 //! `cargo bench --bench load -- login me` runs the named ones.
 
 mod bookings;
+mod chat;
 mod core;
 mod matching;
 mod media;
@@ -217,5 +218,6 @@ fn main() {
         media::run().await;
         matching::run().await;
         search::run().await;
+        chat::run().await;
     });
 }

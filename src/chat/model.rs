@@ -737,7 +737,10 @@ mod tests {
     #[test]
     fn conversation_bodies() {
         // (body, Ok(others) or Err(fields))
-        type Case = (ConversationCreateBody, Result<Vec<&'static str>, Vec<&'static str>>);
+        type Case = (
+            ConversationCreateBody,
+            Result<Vec<&'static str>, Vec<&'static str>>,
+        );
         let cases: Vec<Case> = vec![
             (conv("direct", &[YOU], None), Ok(vec![YOU])),
             (conv("direct", &[YOU, ME, YOU], None), Ok(vec![YOU])),
