@@ -1166,6 +1166,12 @@ async fn the_official_socket_io_client_talks_to_us() {
         )
         .await,
     );
+    make_bookable(&s, &b.id).await;
+    let booking = s
+        .post("/api/v1/bookings", Some(&a.token), booking_body(&b.id))
+        .await
+        .expect(201)["booking"]
+        .clone();
     let script = format!("{}/tests/node/chat_interop.js", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::process::Command::new(&node)
         .arg(&script)
@@ -1173,6 +1179,8 @@ async fn the_official_socket_io_client_talks_to_us() {
         .env("BASE", &s.base)
         .env("TOKEN_A", &a.token)
         .env("TOKEN_B", &b.token)
+        .env("TOKEN_C", &c.token)
+        .env("BOOKING", id_of(&booking))
         .env("USER_A", &a.id)
         .env("USER_B", &b.id)
         .env("CONV", &conv)
@@ -1222,6 +1230,25 @@ async fn the_official_socket_io_client_talks_to_us() {
         "message:new after {latency} ms ({})",
         r["latenciesMs"]
     );
+    assert_eq!(r["bookingSubscribedA"]["bookingId"], id_of(&booking), "{r}");
+    assert_eq!(r["bookingSubscribedB"]["bookingId"], id_of(&booking), "{r}");
+    assert_eq!(r["bookingStranger"]["bookingId"], id_of(&booking), "{r}");
+    assert_eq!(
+        r["locationAtCustomer"]["technicianId"],
+        b.id.as_str(),
+        "{r}"
+    );
+    assert_eq!(
+        r["locationAtCustomer"]["location"]["coordinates"],
+        json!([36.8, -1.29]),
+        "{r}"
+    );
+    assert_eq!(r["locationAtTechnician"], false, "{r}");
+    assert_eq!(r["locationFromCustomer"]["event"], "update_location", "{r}");
+    assert_eq!(r["acceptStatus"], 200, "{r}");
+    assert_eq!(r["bookingUpdated"]["status"], "accepted", "{r}");
+    assert_eq!(r["bookingUpdatedNew"]["bookingId"], id_of(&booking), "{r}");
+    assert_eq!(r["strangerSawBooking"], false, "{r}");
     assert_eq!(r["offline"]["userId"], b.id.as_str(), "{r}");
     assert!(r["offline"]["lastSeen"].is_string(), "{r}");
     let seen: i64 = s

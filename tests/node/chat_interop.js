@@ -1,11 +1,12 @@
 // Drives the official socket.io-client against a running BaiTech server and
 // prints one JSON object of observations on stdout; tests/api/chat.rs
-// asserts on it. Env: BASE, TOKEN_A, TOKEN_B, USER_A, USER_B, CONV, FOREIGN.
+// asserts on it. Env: BASE, TOKEN_A, TOKEN_B, TOKEN_C, USER_A, USER_B, CONV,
+// FOREIGN, BOOKING (A is its customer, B its technician, C a stranger).
 // NODE_PATH points at tests/node/node_modules.
 'use strict';
 const { io } = require('socket.io-client');
 
-const { BASE, TOKEN_A, TOKEN_B, USER_A, USER_B, CONV, FOREIGN } = process.env;
+const { BASE, TOKEN_A, TOKEN_B, TOKEN_C, USER_A, CONV, FOREIGN, BOOKING } = process.env;
 const out = {};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const once = (sock, ev, ms = 3000) =>
@@ -71,7 +72,7 @@ async function main() {
 
   // A REST send by B reaches A as message:new (and new_message), timed
   // from the start of the request. The first send also opens the HTTP
-  // connection; the figure asserted on is the median of the next three.
+  // connection; the figure asserted on is the median of the next five.
   const post = (text) =>
     fetch(`${BASE}/api/v1/messages`, {
       method: 'POST',
@@ -79,7 +80,7 @@ async function main() {
       body: JSON.stringify({ conversation: CONV, type: 'text', text }),
     });
   out.latenciesMs = [];
-  for (const text of ['warm up', 'socket hello', 'again', 'and again']) {
+  for (const text of ['warm up', 'socket hello', 'two', 'three', 'four', 'five']) {
     const gotNew = once(a, 'message:new');
     const gotOld = once(a, 'new_message');
     const t0 = performance.now();
@@ -94,7 +95,44 @@ async function main() {
       await gotOld;
     }
   }
-  out.latencyMs = out.latenciesMs.slice(1).sort((x, y) => x - y)[1];
+  out.latencyMs = out.latenciesMs.slice(1).sort((x, y) => x - y)[2];
+
+  // Bookings: the parties subscribe, a stranger is refused; the technician's
+  // location reaches the customer only; a status change reaches the room.
+  const c = connect({ transports: ['websocket'], auth: { token: TOKEN_C } });
+  const cSeen = [];
+  c.onAny((ev) => cSeen.push(ev));
+  out.connectedC = !!(await once(c, 'connect'));
+  let sub = once(a, 'booking:subscribed');
+  a.emit('subscribe_booking', BOOKING);
+  out.bookingSubscribedA = await sub;
+  sub = once(b, 'booking:subscribed');
+  b.emit('booking:subscribe', { bookingId: BOOKING });
+  out.bookingSubscribedB = await sub;
+  const strangerRefused = once(c, 'error');
+  c.emit('subscribe_booking', BOOKING);
+  out.bookingStranger = await strangerRefused;
+  const locA = once(a, 'technician_location');
+  b.emit('update_location', { bookingId: BOOKING, location: { type: 'Point', coordinates: [36.8, -1.29] } });
+  out.locationAtCustomer = await locA;
+  await sleep(150);
+  out.locationAtTechnician = bSeen.some((e) => e.ev === 'technician_location');
+  const notTech = once(a, 'error', 1000);
+  a.emit('update_location', { bookingId: BOOKING, location: { coordinates: [0, 0] } });
+  out.locationFromCustomer = await notTech;
+  const updated = once(a, 'booking_updated');
+  const updatedNew = once(b, 'booking:updated');
+  const accepted = await fetch(`${BASE}/api/v1/bookings/${BOOKING}/status`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN_B}` },
+    body: JSON.stringify({ status: 'accepted' }),
+  });
+  out.acceptStatus = accepted.status;
+  out.bookingUpdated = await updated;
+  out.bookingUpdatedNew = await updatedNew;
+  await sleep(100);
+  out.strangerSawBooking = cSeen.some((ev) => ev.startsWith('booking_') || ev === 'booking:updated' || ev === 'technician_location');
+  c.close();
 
   // B goes away: A hears user:offline.
   const offline = once(a, 'user:offline');
