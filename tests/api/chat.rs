@@ -1249,6 +1249,16 @@ async fn the_official_socket_io_client_talks_to_us() {
     assert_eq!(r["bookingUpdated"]["status"], "accepted", "{r}");
     assert_eq!(r["bookingUpdatedNew"]["bookingId"], id_of(&booking), "{r}");
     assert_eq!(r["strangerSawBooking"], false, "{r}");
+    assert_eq!(r["delivered"]["userId"], a.id.as_str(), "{r}");
+    assert_eq!(r["delivered"]["messageId"], r["messageNew"]["_id"], "{r}");
+    assert_eq!(r["groupStatus"], 201, "{r}");
+    assert_eq!(r["conversationCreated"]["type"], "group", "{r}");
+    assert_eq!(
+        r["conversationCreated"]["settings"]["onlyAdminsCanSend"], false,
+        "{r}"
+    );
+    // A second tab coming and going changes nothing for the contacts.
+    assert_eq!(r["presenceFlickers"], 0, "{r}");
     assert_eq!(r["offline"]["userId"], b.id.as_str(), "{r}");
     assert!(r["offline"]["lastSeen"].is_string(), "{r}");
     let seen: i64 = s

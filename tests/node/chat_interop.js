@@ -6,7 +6,7 @@
 'use strict';
 const { io } = require('socket.io-client');
 
-const { BASE, TOKEN_A, TOKEN_B, TOKEN_C, USER_A, CONV, FOREIGN, BOOKING } = process.env;
+const { BASE, TOKEN_A, TOKEN_B, TOKEN_C, USER_A, USER_B, CONV, FOREIGN, BOOKING } = process.env;
 const out = {};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const once = (sock, ev, ms = 3000) =>
@@ -97,6 +97,21 @@ async function main() {
   }
   out.latencyMs = out.latenciesMs.slice(1).sort((x, y) => x - y)[2];
 
+  // A confirms delivery over the socket: the sender hears message:delivered.
+  const delivered = once(b, 'message:delivered');
+  a.emit('message:delivered', { messageId: out.messageNew._id });
+  out.delivered = await delivered;
+
+  // A REST-created group reaches its members as conversation:created.
+  const created = once(b, 'conversation:created');
+  const group = await fetch(`${BASE}/api/v1/conversations`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN_A}` },
+    body: JSON.stringify({ type: 'group', name: 'Socket group', participants: [USER_B] }),
+  });
+  out.groupStatus = group.status;
+  out.conversationCreated = await created;
+
   // Bookings: the parties subscribe, a stranger is refused; the technician's
   // location reaches the customer only; a status change reaches the room.
   const c = connect({ transports: ['websocket'], auth: { token: TOKEN_C } });
@@ -134,7 +149,14 @@ async function main() {
   out.strangerSawBooking = cSeen.some((ev) => ev.startsWith('booking_') || ev === 'booking:updated' || ev === 'technician_location');
   c.close();
 
-  // B goes away: A hears user:offline.
+  // A second tab of B comes and goes: B stays online for A; then B goes
+  // away for good and A hears user:offline once.
+  const mark = aSeen.length;
+  const b2 = connect({ transports: ['websocket'], auth: { token: TOKEN_B } });
+  await once(b2, 'connect');
+  b2.close();
+  await sleep(300);
+  out.presenceFlickers = aSeen.slice(mark).filter((e) => e.ev === 'user:offline' || e.ev === 'user:online').length;
   const offline = once(a, 'user:offline');
   b.close();
   out.offline = await offline;
