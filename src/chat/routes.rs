@@ -664,7 +664,7 @@ async fn send_message(
         parse_new_message(&body, state.chat.text_max_chars).map_err(ApiError::Validation)?;
     let chat = state.chat.clone();
     let media = state.media.clone();
-    let doc = state
+    let id = state
         .db
         .write(move |tx| {
             let (conv, me) = member_access(tx, &new.conversation_id, &user)?;
@@ -711,9 +711,12 @@ async fn send_message(
                 &json!({"messageId": m.id, "conversationId": conv.id, "senderId": user.id,
                         "type": m.kind.as_str(), "recipientIds": recipients, "mentionIds": m.mentions}),
             )?;
-            one_message(tx, &chat, &m.id)
+            Ok(m.id)
         })
         .await?;
+    // Rendered from a reader so the single writer only does the write.
+    let chat = state.chat.clone();
+    let doc = state.db.read(move |c| one_message(c, &chat, &id)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"success": true, "message": doc})),
