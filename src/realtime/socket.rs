@@ -330,8 +330,9 @@ async fn typing(s: SocketRef, v: Value, started: bool) {
     let Some(cid) = id_in(&v, "conversationId") else {
         return;
     };
-    let joined = me.joined.lock().map(|j| j.contains(&cid)).unwrap_or(false);
-    if !joined {
+    let room = format!("conversation:{cid}");
+    // The room, not the socket's own record: a removed member is taken out of it.
+    if !s.rooms().iter().any(|r| *r == room) {
         return refuse(
             &s,
             if started {
@@ -344,7 +345,6 @@ async fn typing(s: SocketRef, v: Value, started: bool) {
         );
     }
     let payload = json!({"userId": &*me.id, "conversationId": cid});
-    let room = format!("conversation:{cid}");
     let (legacy, current) = if started {
         ("user_typing", "typing:start")
     } else {
