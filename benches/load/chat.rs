@@ -184,7 +184,7 @@ async fn open_many(
 async fn start(users: usize) -> (tempfile::TempDir, Server, String, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    let (group, pairs) = tokio::task::spawn_blocking(move || seed(&path, users))
+    let (group, pairs) = tokio::task::spawn_blocking(move || seed(&path, users.max(GROUP)))
         .await
         .unwrap();
     let server = Server::start(dir.path(), &[("BAITECH_JWT_SECRET", SECRET)]).await;
