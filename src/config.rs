@@ -346,6 +346,12 @@ settings! {
     at_api_key: String = "", secret;
     /// Sender id (alphanumeric or short code) SMS come from.
     at_sender_id: String = "BAITECH";
+    /// Chat: seconds after sending during which the sender may delete a message for everyone (0: never).
+    chat_delete_window_secs: u64 = 3600u64;
+    /// Chat: longest message text, in characters.
+    chat_text_max_chars: u32 = 5000u32;
+    /// Chat: 64 hex characters (32 bytes) of the AES-256-GCM key for message text at rest; generated and kept in the data dir when empty.
+    chat_key: String = "", secret;
 }
 
 fn env_value<T>(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<T>, String>

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bookings;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -108,6 +109,9 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     };
     let payments = Arc::new(payments::Payments::open(&config)?);
     let matching = Arc::new(matching::MatchingState::new(&config));
+    let chat = Arc::new(chat::Chat::open(&config)?);
+    chat::install(&mut events);
+    realtime::fanout::install(&mut events);
     Ok(AppState {
         limits: Arc::new(http::rate_limit::RateLimits::new(&config)),
         config: Arc::new(config),
@@ -129,6 +133,7 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
         realtime: Arc::default(),
         posts,
         notifications: Arc::default(),
+        chat,
     })
 }
 
@@ -181,6 +186,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/posts", posts::routes::routes())
         .nest("/api/v1/admin", admin::routes::routes())
         .nest("/api/v1/notifications", notifications::routes::routes())
+        .nest("/api/v1/conversations", chat::routes::conversation_routes())
+        .nest("/api/v1/messages", chat::routes::message_routes())
 }
 
 /// The OpenAPI document of this build.
@@ -220,6 +227,7 @@ fn cors(config: &Config) -> CorsLayer {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
+    let sockets = realtime::socket::layer(&state);
     let request_id = middleware::REQUEST_ID.clone();
     let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
         let id = req
@@ -246,6 +254,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(middleware::envelope_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(sockets)
         .layer(cors(&state.config))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -358,6 +367,8 @@ mod tests {
             ("posts", super::posts::routes::routes()),
             ("admin", super::admin::routes::routes()),
             ("notifications", super::notifications::routes::routes()),
+            ("conversations", super::chat::routes::conversation_routes()),
+            ("messages", super::chat::routes::message_routes()),
         ];
         let mut seen: BTreeMap<String, (&str, serde_json::Value)> = BTreeMap::new();
         let mut clashes = Vec::new();

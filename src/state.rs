@@ -46,6 +46,8 @@ pub struct AppState {
     pub posts: Arc<crate::posts::Posts>,
     /// Notification channels' shared state (the cached FCM access token).
     pub notifications: Arc<crate::notifications::Notifications>,
+    /// Chat: the message-text cipher and limits.
+    pub chat: Arc<crate::chat::Chat>,
 }
 
 impl AppState {

@@ -8,6 +8,7 @@
 mod backup;
 mod admin;
 mod bookings;
+mod chat;
 mod core;
 mod hardening;
 mod matching;
@@ -231,5 +232,6 @@ fn main() {
         posts::run().await;
         admin::run().await;
         notifications::run().await;
+        chat::run().await;
     });
 }

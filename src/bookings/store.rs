@@ -199,6 +199,9 @@ pub fn create_with(
     ])?;
     record_history(conn, &id, None, status, "create", Some(actor_id), None, now)?;
     move_counts(conn, None, Some(&row))?;
+    if let Some(tech) = &row.technician_id {
+        crate::chat::ensure_booking_conversation(conn, &id, &row.customer_id, tech, actor_id)?;
+    }
     crate::events::emit(
         conn,
         "booking.created",
@@ -955,6 +958,15 @@ pub fn apply_move(conn: &Connection, before: &BookingRow, mv: &Move) -> ApiResul
         now,
     )?;
     move_counts(conn, Some(before), Some(&after))?;
+    if let (Action::Assign, Some(tech)) = (mv.action, after.technician_id.as_deref()) {
+        crate::chat::ensure_booking_conversation(
+            conn,
+            &before.id,
+            &before.customer_id,
+            tech,
+            mv.actor_id,
+        )?;
+    }
     let change = model::figure_change(mv.action, mv.relation, before.completed_at.is_some());
     if let (false, Some(tech)) = (change.is_none(), before.technician_id.as_deref()) {
         let answer_ms = before.assigned_at.map(|at| (now - at).max(0)).unwrap_or(0);

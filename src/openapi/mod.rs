@@ -26,6 +26,8 @@ use utoipa::{Modify, OpenApi};
         (name = "support", description = "Support desk: tickets, SLA clocks, assignment by load, escalation, satisfaction"),
         (name = "admin", description = "Operator views the modules do not offer: overview figures, job queue, configuration, payment webhooks, ledger check"),
         (name = "notifications", description = "In-app notifications, preferences, admin notices and broadcasts"),
+        (name = "conversations", description = "Chat conversations: direct, group, booking, support; members and per-member settings"),
+        (name = "messages", description = "Chat messages: send, list, read marks, reactions, deletes"),
     )
 )]
 pub struct ApiDoc;

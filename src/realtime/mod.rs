@@ -5,6 +5,15 @@
 //! watching the conversation?" and push `notification:new`); the Socket.IO
 //! server plugs its emitter in with [`Realtime::install`]. Keeping the
 //! emitting behind this type lets a multi-node adapter replace it later.
+//!
+//! [`socket`] is the Socket.IO server (socketioxide, protocol v4, at
+//! `/socket.io/` on the API port): handshake auth, rooms, both event
+//! vocabularies, presence. [`fanout`] is the event-outbox consumer that
+//! turns committed domain events into socket events, so nothing is
+//! announced that was not stored.
+
+pub mod fanout;
+pub mod socket;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -24,6 +33,8 @@ pub trait Emitter: Send + Sync {
 pub struct Realtime {
     presence: Mutex<Presence>,
     emitter: OnceLock<Arc<dyn Emitter>>,
+    /// The Socket.IO server and its tower layer, built once per process state.
+    server: OnceLock<(socketioxide::layer::SocketIoLayer, socketioxide::SocketIo)>,
 }
 
 #[derive(Default)]
@@ -73,6 +84,25 @@ impl Realtime {
         if let Some(e) = self.emitter.get() {
             e.to_room(room, event, payload);
         }
+    }
+
+    /// Emits `event` once to every socket in any of `rooms` (a socket in
+    /// several of them gets it once), and waits until it is queued on them:
+    /// the fan-out consumer's ordered path.
+    pub async fn emit_to_rooms(&self, rooms: Vec<String>, event: &str, payload: &Value) {
+        if rooms.is_empty() {
+            return;
+        }
+        if let Some((_, io)) = self.server.get() {
+            if let Err(e) = io.to(rooms).emit(event, payload).await {
+                tracing::debug!(event, error = %e, "socket broadcast failed");
+            }
+        }
+    }
+
+    /// The Socket.IO server, once [`socket::layer`] built it.
+    pub fn io(&self) -> Option<&socketioxide::SocketIo> {
+        self.server.get().map(|(_, io)| io)
     }
 
     /// Records a socket of `user_id` connecting; returns true when it is

@@ -7,6 +7,7 @@ mod admin;
 mod admin_browser;
 mod auth;
 mod bookings;
+mod chat;
 mod cli;
 mod fake_at;
 mod fake_daraja;
