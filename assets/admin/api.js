@@ -92,3 +92,18 @@ export function query(params) {
   const s = q.toString();
   return s ? `?${s}` : '';
 }
+
+/**
+ * A file only staff may see (KYC documents are served to their owner and
+ * staff, never to a bare `<img>`): fetched with the token, handed back as a
+ * `blob:` URL for an image.
+ */
+export async function privateFileUrl(url) {
+  const s = session();
+  const res = await fetch(url, {
+    headers: s ? { Authorization: `Bearer ${s.token}` } : {},
+    credentials: 'omit',
+  });
+  if (!res.ok) throw new ApiFailure(res.status, null);
+  return URL.createObjectURL(await res.blob());
+}

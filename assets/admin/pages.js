@@ -3,7 +3,7 @@
 // rest. Built with DOM calls only (never innerHTML with data), so names and
 // texts from users cannot inject markup.
 
-import { get, post, put, del, query, ApiFailure } from './api.js';
+import { get, post, put, del, query, privateFileUrl, ApiFailure } from './api.js';
 import { barChart, lineChart, donutChart, gauge } from './charts.js';
 
 // ------------------------------------------------------------ DOM helpers
@@ -232,8 +232,15 @@ async function users(main, params) {
       const k = (b.user && b.user.kyc) || {};
       const docs = ['idFrontImage', 'idBackImage', 'selfieImage']
         .filter((key) => k[key] && k[key].url)
-        .map((key) => h('figure', {}, h('a', { href: k[key].url, target: '_blank', rel: 'noopener' },
-          h('img', { src: k[key].url, alt: key })), h('figcaption', {}, key)));
+        .map((key) => {
+          const img = h('img', { alt: key });
+          const link = h('a', { target: '_blank', rel: 'noopener' }, img);
+          privateFileUrl(k[key].url).then((blob) => {
+            img.src = blob;
+            link.href = blob;
+          }).catch((e) => img.replaceWith(failure(e)));
+          return h('figure', {}, link, h('figcaption', {}, key));
+        });
       detail.replaceChildren(
         h('p', {}, `${k.idType || '?'} ${k.idNumber || ''}, submitted ${when(k.submittedAt)}`),
         docs.length ? h('div.docs', {}, docs) : h('p.empty', {}, 'No document images.'));

@@ -5,8 +5,8 @@
 //! `cargo bench --bench load` runs every scenario;
 //! `cargo bench --bench load -- login me` runs the named ones.
 
-mod backup;
 mod admin;
+mod backup;
 mod bookings;
 mod chat;
 mod core;

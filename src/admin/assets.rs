@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 /// The policy every dashboard file is served with. Images may come from
 /// this origin, `data:` URLs and the media CDN (KYC documents, post media).
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https:; \
      connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// `(name, content type, bytes)` of every embedded file.

@@ -282,9 +282,10 @@ pub static RULES: &[Rule] = &[
     own(rule("user.2fa_disabled", &[], "security_alert", &[Subject],
          "Two-Factor Authentication Off", "Two-factor authentication was turned off on your account", "urgent", SECURITY)),
     // chat (recipientIds holds only participants who have not muted the conversation)
-    grouped(rule("message.sent", &[], "new_message", &[Key("recipientIds")],
+    // A system line (a booking's status change) is already notified as that change.
+    grouped(rule("message.sent", &[("type", "!system")], "new_message", &[Key("recipientIds")],
          "New Message", "You have a new message", "normal", ("conversation", Key("conversationId"))), "conversationId"),
-    rule("message.sent", &[], "mention", &[Key("mentionIds")],
+    rule("message.sent", &[("type", "!system")], "mention", &[Key("mentionIds")],
          "Mention", "You were mentioned in a conversation", "high", ("conversation", Key("conversationId"))),
     rule("message.reaction", &[("added", "true")], "message_reaction", &[Key("authorId")],
          "New Reaction", "Someone reacted {emoji} to your message", "low", ("conversation", Key("conversationId"))),
@@ -401,12 +402,15 @@ pub fn fill(template: &str, payload: &Value) -> String {
     out.trim_end_matches([':', ' ']).to_string()
 }
 
+/// Every `(key, value)` of the rule holds; a value written `!x` means the
+/// key is anything but `x` (or absent).
 fn matches_when(rule: &Rule, payload: &Value) -> bool {
     rule.when.iter().all(|(k, want)| {
-        payload
-            .get(*k)
-            .and_then(text_of)
-            .is_some_and(|v| v == *want)
+        let got = payload.get(*k).and_then(text_of);
+        match want.strip_prefix('!') {
+            Some(not) => got.is_none_or(|v| v != not),
+            None => got.is_some_and(|v| v == *want),
+        }
     })
 }
 
@@ -1007,6 +1011,7 @@ mod tests {
             ("user.followed", Some(A), json!({"followerId": A, "followingId": B}), vec![(B, "new_follower")]),
             ("message.sent", Some(A), json!({"conversationId": C, "senderId": A, "recipientIds": [A, B], "mentionIds": [B]}), vec![(B, "new_message"), (B, "mention")]),
             ("message.reaction", Some(A), json!({"authorId": B, "reactorId": A, "emoji": "👍", "added": false}), vec![]),
+            ("message.sent", None, json!({"conversationId": C, "senderId": null, "type": "system", "recipientIds": [A, B], "mentionIds": []}), vec![]),
             ("ticket.replied", Some(A), json!({"ticketId": C, "customerId": B, "authorId": A, "fromStaff": true}), vec![(B, "system_update")]),
             ("user.kyc_reviewed", Some(A), json!({"userId": B, "status": "rejected", "reason": "blurry"}), vec![(B, "profile_rejected")]),
             ("review.updated", Some(A), json!({"revieweeId": B}), vec![]),

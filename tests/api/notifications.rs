@@ -466,7 +466,7 @@ async fn a_booking_from_creation_to_payment_notifies_each_party_once_on_each_cha
         at.configure(c);
         c.smtp_host = "127.0.0.1".into();
         c.smtp_port = smtp.port;
-        c.smtp_tls = "none".into();
+        c.smtp_tls = baitech::config::SmtpTls::None;
     })
     .await;
     let customer = s.register("customer").await;
@@ -738,11 +738,12 @@ async fn an_sms_outage_is_retried_then_dead_lettered_while_other_deliveries_go_o
         .path()
         .join(format!("outbox/notification-{bad_id}.eml"))
         .exists());
-    // The SMS job waits out its backoff; make the next try the last one.
+    // The SMS job waits out its backoff; age it past the give-up age so the
+    // next failure is its last.
     s.state
         .db
         .write(|tx| {
-            tx.execute("UPDATE jobs SET run_at = 0, max_attempts = 2 WHERE kind = 'notifications.sms' AND status = 'queued'", [])?;
+            tx.execute("UPDATE jobs SET run_at = 0, failing_since = 1 WHERE kind = 'notifications.sms' AND status = 'queued'", [])?;
             Ok(())
         })
         .await

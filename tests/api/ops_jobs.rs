@@ -537,7 +537,12 @@ async fn everything_in_the_data_dir_is_private_under_umask_000() {
 fn litestream() -> Option<PathBuf> {
     let p = std::env::var("BAITECH_LITESTREAM")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/venv/bin/litestream")));
+        .unwrap_or_else(|_| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/.ci/venv/bin/litestream"
+            ))
+        });
     p.exists().then_some(p)
 }
 
