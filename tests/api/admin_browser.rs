@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::harness::{TestServer, TestUser};
+use crate::harness::TestServer;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -39,37 +39,6 @@ fn tools() -> Result<(String, PathBuf, PathBuf), String> {
         return Err(format!("no playwright-core in {}", modules.display()));
     }
     Ok((node, chromium, modules))
-}
-
-/// Uploads a small PNG through the media module as `who`; its `data` item.
-async fn upload_png(s: &TestServer, who: &TestUser) -> Value {
-    let mut png = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(120, 80, |x, y| {
-        image::Rgb([(x * 2) as u8, (y * 3) as u8, 160])
-    }))
-    .write_to(&mut png, image::ImageFormat::Png)
-    .unwrap();
-    let boundary = "----admin-dashboard-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"id.png\"\r\nContent-Type: image/png\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend(png.into_inner());
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let res = s
-        .client
-        .post(s.url("/api/v1/media/upload/image"))
-        .bearer_auth(&who.token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 201);
-    res.json::<Value>().await.unwrap()["data"].clone()
 }
 
 fn totp(secret: &str, offset_secs: i64) -> String {
@@ -118,7 +87,7 @@ async fn dashboard_flows_in_chromium() {
     .expect(200);
 
     // A technician's KYC waits with a real uploaded document.
-    let front = upload_png(&s, &technician).await;
+    let front = crate::media::upload_png(&s, &technician.token).await;
     s.post(
         &format!("/api/v1/users/{}/kyc", technician.id),
         Some(&technician.token),

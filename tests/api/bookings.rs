@@ -33,35 +33,6 @@ async fn make_bookable(s: &TestServer, tech_id: &str, category: &str) {
         .unwrap();
 }
 
-/// Uploads a small PNG as `who` through the media module; its `data` item.
-async fn upload_photo(s: &TestServer, who: &TestUser) -> Value {
-    let mut png = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(8, 8, image::Rgb([200, 30, 30])))
-        .write_to(&mut png, image::ImageFormat::Png)
-        .unwrap();
-    let boundary = "----bookings-test-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"leak.png\"\r\nContent-Type: image/png\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend(png.into_inner());
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let res = s
-        .client
-        .post(s.url("/api/v1/media/upload/image"))
-        .bearer_auth(&who.token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 201);
-    res.json::<Value>().await.unwrap()["data"].clone()
-}
-
 /// Everyone a booking can meet.
 struct Cast {
     customer: TestUser,
@@ -444,10 +415,10 @@ async fn naming_a_technician_awaits_their_acceptance() {
     let corporate = s.register("corporate").await;
     let tech = s.register("technician").await;
     make_bookable(&s, &tech.id, "plumbing").await;
-    let upload = upload_photo(&s, &corporate).await;
+    let upload = crate::media::upload_png(&s, &corporate.token).await;
     let photo = upload["id"].as_str().unwrap().to_string();
     // Someone else's photo, or one that does not exist, is refused.
-    let foreign = upload_photo(&s, &tech).await;
+    let foreign = crate::media::upload_png(&s, &tech.token).await;
     for bad in [
         foreign["id"].clone(),
         foreign["publicId"].clone(),
@@ -1014,9 +985,9 @@ async fn a_job_from_creation_to_completion_keeps_its_timeline_figures_and_events
         assert_eq!(r["booking"]["status"], st);
     }
     // QA while in progress, with the technician's own photo.
-    let photo = upload_photo(&s, &c.tech).await;
+    let photo = crate::media::upload_png(&s, &c.tech.token).await;
     let photo_id = photo["id"].as_str().unwrap().to_string();
-    let customers_photo = upload_photo(&s, &c.customer).await;
+    let customers_photo = crate::media::upload_png(&s, &c.customer.token).await;
     let e = s
         .post(
             &format!("{base}/qa-checkpoint"),

@@ -67,35 +67,6 @@ async fn make_bookable(s: &TestServer, tech_id: &str) {
         .unwrap();
 }
 
-/// Uploads a small PNG as `who`; the upload's `data` item (`id`, `publicId`).
-async fn upload_photo(s: &TestServer, who: &TestUser) -> Value {
-    let mut png = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(8, 8, image::Rgb([20, 90, 200])))
-        .write_to(&mut png, image::ImageFormat::Png)
-        .unwrap();
-    let boundary = "----chat-test-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"pic.png\"\r\nContent-Type: image/png\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend(png.into_inner());
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let res = s
-        .client
-        .post(s.url("/api/v1/media/upload/image"))
-        .bearer_auth(&who.token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 201);
-    res.json::<Value>().await.unwrap()["data"].clone()
-}
-
 fn booking_body(tech: &str) -> Value {
     let date = (chrono::Utc::now() + chrono::Duration::days(2))
         .format("%Y-%m-%d")
@@ -484,8 +455,8 @@ async fn every_message_type_is_validated() {
         )
         .await,
     );
-    let photo = upload_photo(&s, &a).await;
-    let theirs = upload_photo(&s, &b).await;
+    let photo = crate::media::upload_png(&s, &a.token).await;
+    let theirs = crate::media::upload_png(&s, &b.token).await;
     let first = send(&s, &a, &conv, "first").await;
     let c = |extra: Value| {
         let mut body = json!({"conversation": conv});

@@ -746,7 +746,10 @@ async fn litestream_restores_every_committed_booking_and_payment_after_kill_9() 
         .unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["total"], json!(committed.bookings.len()), "{body}");
+    // Every acknowledged booking is served; a write that committed while its
+    // answer was cut off by the kill may be there too.
+    let total = body["total"].as_u64().unwrap_or(0) as usize;
+    assert!(total >= committed.bookings.len(), "{body}");
 }
 
 /// `(role, email, password)` of the sign-in lines `seed-demo` printed.

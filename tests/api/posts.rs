@@ -107,35 +107,6 @@ async fn events_of(s: &TestServer, subject: &str) -> Vec<(String, Value)> {
     .await
 }
 
-/// Uploads a small PNG as `who`; the upload answer's `data` item.
-async fn upload_photo(s: &TestServer, who: &TestUser) -> Value {
-    let mut png = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(8, 8, image::Rgb([20, 90, 200])))
-        .write_to(&mut png, image::ImageFormat::Png)
-        .unwrap();
-    let boundary = "----posts-test-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"work.png\"\r\nContent-Type: image/png\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend(png.into_inner());
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let res = s
-        .client
-        .post(s.url("/api/v1/media/upload/image"))
-        .bearer_auth(&who.token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 201);
-    res.json::<Value>().await.unwrap()["data"].clone()
-}
-
 /// (name: actor and condition, method, path, token, body, expected status)
 type Case<'a> = (&'a str, Method, String, Option<&'a str>, Option<Value>, u16);
 
@@ -920,8 +891,8 @@ async fn comments_counts_media_views_and_events() {
     let author = s.register("technician").await;
     let commenter = s.register("customer").await;
     let admin = s.staff("admin").await;
-    let photo = upload_photo(&s, &author).await;
-    let foreign = upload_photo(&s, &commenter).await;
+    let photo = crate::media::upload_png(&s, &author.token).await;
+    let foreign = crate::media::upload_png(&s, &commenter.token).await;
     let refused = s
         .post(
             BASE,

@@ -891,8 +891,8 @@ async fn attachments_and_relations_must_be_the_callers_own() {
     let s = TestServer::start().await;
     let c = s.register("customer").await;
     let other = s.register("customer").await;
-    let mine = upload(&s, &c).await;
-    let theirs = upload(&s, &other).await;
+    let mine = crate::media::upload_png(&s, &c.token).await;
+    let theirs = crate::media::upload_png(&s, &other.token).await;
     let base = json!({"subject": "s", "description": "d", "category": "technical"});
     let with = |k: &str, v: Value| {
         let mut b = base.clone();
@@ -943,34 +943,6 @@ async fn attachments_and_relations_must_be_the_callers_own() {
         );
     }
     s.stop().await;
-}
-
-async fn upload(s: &TestServer, who: &TestUser) -> Value {
-    let mut png = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(8, 8, image::Rgb([20, 30, 200])))
-        .write_to(&mut png, image::ImageFormat::Png)
-        .unwrap();
-    let boundary = "----support-test-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"receipt.png\"\r\nContent-Type: image/png\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend(png.into_inner());
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let res = s
-        .client
-        .post(s.url("/api/v1/media/upload/image"))
-        .bearer_auth(&who.token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 201);
-    res.json::<Value>().await.unwrap()["data"].clone()
 }
 
 /// The dashboard orders by priority rank (urgent first), the stats
