@@ -328,6 +328,12 @@ async fn list_posts(
                 },
                 id: me.clone(),
             };
+            // The plain following feed (or by type) has its own walk;
+            // with an author or hashtag the general one narrows enough.
+            let following_walk = following
+                && ranked.is_none()
+                && filter.author.is_none()
+                && filter.hashtag.is_none();
             if following {
                 filter.authors_in = Some(viewer.followees.clone());
             }
@@ -349,7 +355,20 @@ async fn list_posts(
                 }
                 None => {
                     let (offset, len, skip) = feed_window(page.page, page.limit);
-                    let rows = store::feed_rows(c, &filter, &viewer, offset, len)?;
+                    let (rows, total) = if following_walk {
+                        store::following_window(
+                            c,
+                            &viewer.followees,
+                            filter.kind.as_deref(),
+                            offset,
+                            len,
+                        )?
+                    } else {
+                        (
+                            store::feed_rows(c, &filter, &viewer, offset, len)?,
+                            store::feed_total(c, &filter, &viewer)?,
+                        )
+                    };
                     let authors: Vec<String> = rows
                         .iter()
                         .map(|p| p.author_id.clone())
@@ -375,7 +394,6 @@ async fn list_posts(
                         .take(page.limit as usize)
                         .map(|(_, p)| p)
                         .collect();
-                    let total = store::feed_total(c, &filter, &viewer)?;
                     let items = render_feed(c, &chosen, &cards, me.as_deref(), &pending, now)?;
                     return Ok((items, total));
                 }

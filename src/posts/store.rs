@@ -82,6 +82,21 @@ fn is_counted(status: &str, visibility: &str) -> bool {
     status == "published" && visibility == "public"
 }
 
+/// Whether a post is in its author's followers' `following=true` feed.
+fn is_followed_feed(status: &str, visibility: &str) -> bool {
+    status == "published" && visibility != "private"
+}
+
+/// Moves `author`'s count of posts their followers see by `delta`.
+fn move_author_total(conn: &Connection, author: &str, delta: i64) -> ApiResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO post_author_totals (author_id, n) VALUES (?1, MAX(0, ?2))
+         ON CONFLICT (author_id) DO UPDATE SET n = MAX(0, n + ?2)",
+    )?
+    .execute(params![author, delta])?;
+    Ok(())
+}
+
 fn set_hashtags(conn: &Connection, post: &Post) -> ApiResult<()> {
     conn.prepare_cached("DELETE FROM post_hashtags WHERE post_id = ?1")?
         .execute([&post.id])?;
@@ -122,6 +137,9 @@ pub fn insert(conn: &Connection, post: &Post) -> ApiResult<()> {
     if is_counted(&post.status, &post.visibility) {
         move_totals(conn, &post.kind, 1)?;
     }
+    if is_followed_feed(&post.status, &post.visibility) {
+        move_author_total(conn, &post.author_id, 1)?;
+    }
     Ok(())
 }
 
@@ -157,6 +175,11 @@ pub fn save(conn: &Connection, before: &Post, after: &Post) -> ApiResult<()> {
     let is = is_counted(&after.status, &after.visibility);
     if was != is {
         move_totals(conn, &after.kind, if is { 1 } else { -1 })?;
+    }
+    let was = is_followed_feed(&before.status, &before.visibility);
+    let is = is_followed_feed(&after.status, &after.visibility);
+    if was != is {
+        move_author_total(conn, &after.author_id, if is { 1 } else { -1 })?;
     }
     Ok(())
 }
@@ -482,6 +505,152 @@ pub fn feed_total(conn: &Connection, filter: &FeedFilter, viewer: &FeedViewer) -
     Ok(public + count(Visible::Own)? + count(Visible::Followed)?)
 }
 
+/// The `following=true` feed of a viewer who follows `followees`: the
+/// creation-ordered window `[offset, offset + len)` of the published
+/// posts they may see there (public and followers-only, of `kind` when
+/// given), and how many there are.
+///
+/// Two walks give the same window; the cheaper one is taken from the
+/// per-author totals: each followed author's newest `offset + len` posts
+/// merged (few or quiet authors), or the newest posts of everyone,
+/// skipping the unfollowed (many or busy authors).
+pub fn following_window(
+    conn: &Connection,
+    followees: &[String],
+    kind: Option<&str>,
+    offset: i64,
+    len: i64,
+) -> ApiResult<(Vec<Post>, i64)> {
+    let list = serde_json::to_string(followees)?;
+    let per_author: Vec<(String, i64)> = conn
+        .prepare_cached(
+            "SELECT author_id, n FROM post_author_totals
+             WHERE n > 0 AND author_id IN (SELECT value FROM json_each(?1))",
+        )?
+        .query_map([&list], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let followed: i64 = per_author.iter().map(|(_, n)| n).sum();
+    if followed == 0 {
+        return Ok((Vec::new(), 0));
+    }
+    let total = match kind {
+        None => followed,
+        Some(kind) => conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM posts p INDEXED BY posts_by_author
+                 WHERE p.status = 'published' AND p.visibility <> 'private' AND p.type = ?2
+                   AND p.author_id IN (SELECT value FROM json_each(?1))",
+            )?
+            .query_row(params![list, kind], |r| r.get(0))?,
+    };
+    let everyone: i64 = conn
+        .prepare_cached("SELECT n FROM post_totals WHERE scope = '*'")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let walk = cheaper_walk(&per_author, offset + len, everyone);
+    let rows = window_by(conn, walk, &per_author, kind, offset, len)?;
+    Ok((rows, total))
+}
+
+/// The window of [`following_window`] read by `walk`.
+fn window_by(
+    conn: &Connection,
+    walk: Walk,
+    per_author: &[(String, i64)],
+    kind: Option<&str>,
+    offset: i64,
+    len: i64,
+) -> ApiResult<Vec<Post>> {
+    let authors: Vec<&str> = per_author.iter().map(|(a, _)| a.as_str()).collect();
+    let list = serde_json::to_string(&authors)?;
+    let want = offset + len;
+    Ok(match walk {
+        Walk::PerAuthor => {
+            let mut newest: Vec<(i64, String)> = Vec::new();
+            let mut stmt = conn.prepare_cached(
+                "SELECT p.created_at, p.id FROM posts p INDEXED BY posts_by_author
+                 WHERE p.author_id = ?1 AND p.status = 'published' AND p.visibility <> 'private'
+                   AND (?3 IS NULL OR p.type = ?3)
+                 ORDER BY p.created_at DESC, p.id DESC LIMIT ?2",
+            )?;
+            for author in &authors {
+                let rows =
+                    stmt.query_map(params![author, want, kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                for row in rows {
+                    newest.push(row?);
+                }
+            }
+            newest.sort_unstable_by(|a, b| b.cmp(a));
+            let ids: Vec<String> = newest
+                .into_iter()
+                .skip(offset as usize)
+                .take(len as usize)
+                .map(|(_, id)| id)
+                .collect();
+            posts_in_order(conn, &ids)?
+        }
+        Walk::Everyone => {
+            let index = if kind.is_some() {
+                "posts_by_type"
+            } else {
+                "posts_recent"
+            };
+            conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM posts p INDEXED BY {index} LEFT JOIN post_views v ON v.post_id = p.id
+                 WHERE p.status = 'published' AND p.visibility <> 'private'
+                   AND (?2 IS NULL OR p.type = ?2)
+                   AND p.author_id IN (SELECT value FROM json_each(?1))
+                 ORDER BY p.created_at DESC, p.id DESC LIMIT ?3 OFFSET ?4"
+            ))?
+            .query_map(params![list, kind, len, offset], post_of)?
+            .collect::<Result<_, _>>()?
+        }
+    })
+}
+
+/// How [`following_window`] reads its window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Walk {
+    /// Each followed author's newest posts, merged.
+    PerAuthor,
+    /// The newest posts of everyone, keeping the followed authors'.
+    Everyone,
+}
+
+/// The walk that reads fewer index entries for a window ending at `want`:
+/// per author, at most `want` of each (plus a lookup each); over everyone,
+/// about `want` times the share of all posts that the followed authors
+/// wrote. `everyone` is the number of published public posts.
+fn cheaper_walk(per_author: &[(String, i64)], want: i64, everyone: i64) -> Walk {
+    const LOOKUP: i64 = 8;
+    let followed: i64 = per_author.iter().map(|(_, n)| n).sum();
+    let per_author_cost: i64 = per_author.iter().map(|(_, n)| n.min(&want) + LOOKUP).sum();
+    let everyone_cost = want.saturating_mul(everyone.max(followed)) / followed.max(1);
+    if per_author_cost <= everyone_cost {
+        Walk::PerAuthor
+    } else {
+        Walk::Everyone
+    }
+}
+
+/// The posts `ids` (with their views), in the order of `ids`.
+fn posts_in_order(conn: &Connection, ids: &[String]) -> ApiResult<Vec<Post>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(ids)?;
+    let mut by_id: std::collections::HashMap<String, Post> = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM posts p LEFT JOIN post_views v ON v.post_id = p.id
+             WHERE p.id IN (SELECT value FROM json_each(?1))"
+        ))?
+        .query_map([&list], post_of)?
+        .map(|r| r.map(|p| (p.id.clone(), p)))
+        .collect::<Result<_, _>>()?;
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
 /// Which of `post_ids` `user_id` has liked and bookmarked.
 pub fn viewer_marks(
     conn: &Connection,
@@ -557,4 +726,162 @@ pub fn for_each_published(
         n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    fn authors(ns: &[i64]) -> Vec<(String, i64)> {
+        ns.iter()
+            .enumerate()
+            .map(|(i, n)| (format!("a{i}"), *n))
+            .collect()
+    }
+
+    #[test]
+    fn the_cheaper_walk_follows_the_followed_authors_share() {
+        // (posts per followed author, window end, public posts of everyone, walk)
+        let cases: &[(&[i64], i64, i64, Walk)] = &[
+            // A few authors among a million posts: their own newest posts.
+            (&[500, 500, 500], 60, 1_000_000, Walk::PerAuthor),
+            // One quiet author: scanning everyone would read ~all posts.
+            (&[3], 20, 1_000_000, Walk::PerAuthor),
+            // 100 busy authors (5% of all posts): 60 × 20 = 1,200 entries
+            // over everyone against 100 × 68 per author.
+            (&[500; 100], 60, 1_000_000, Walk::Everyone),
+            // Following nearly everyone: the global walk.
+            (&[10; 1000], 20, 10_000, Walk::Everyone),
+            // Deep pages of a few authors stay per author.
+            (&[5000, 5000], 2000, 1_000_000, Walk::PerAuthor),
+        ];
+        for (ns, want, everyone, walk) in cases {
+            assert_eq!(
+                cheaper_walk(&authors(ns), *want, *everyone),
+                *walk,
+                "{} authors, want {want}, everyone {everyone}",
+                ns.len()
+            );
+        }
+    }
+
+    /// A database with `authors` users, each with `posts` posts of
+    /// alternating visibility and type, created at distinct times (some
+    /// equal, so the id tie-break matters).
+    fn feed_fixture(authors: usize, posts: usize) -> (tempfile::TempDir, Db, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 2).unwrap();
+        let ids: Vec<String> = (0..authors).map(|_| new_id()).collect();
+        let users = ids.clone();
+        db.write_blocking(move |c| {
+            for (i, id) in users.iter().enumerate() {
+                c.execute(
+                    "INSERT INTO users (id, email, phone, password_hash, first_name, last_name, role, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, 'x', 'A', 'B', 'customer', 0, 0)",
+                    params![id, format!("a{i}@example.com"), format!("+2547000000{i:02}")],
+                )?;
+                for j in 0..posts {
+                    let at = ((j * authors + i) / 2) as i64;
+                    let post = Post {
+                        id: new_id(),
+                        author_id: id.clone(),
+                        kind: ["tip", "text", "question"][j % 3].into(),
+                        caption: String::new(),
+                        media: Value::Array(Vec::new()),
+                        hashtags: Vec::new(),
+                        mentions: Vec::new(),
+                        portfolio: None,
+                        visibility: ["public", "followers", "public", "private"][j % 4].into(),
+                        status: "published".into(),
+                        counters: Counters::default(),
+                        edited_at: None,
+                        deleted_at: None,
+                        deleted_by: None,
+                        delete_reason: None,
+                        removal_reason: None,
+                        created_at: at,
+                        updated_at: at,
+                    };
+                    insert(c, &post)?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+        (dir, db, ids)
+    }
+
+    #[test]
+    fn both_walks_read_the_same_window_and_the_total_is_a_recount() {
+        let (_dir, db, ids) = feed_fixture(6, 40);
+        let followed = vec![ids[0].clone(), ids[2].clone(), ids[5].clone()];
+        db.read_blocking(|c| {
+            for kind in [None, Some("tip")] {
+                let recount: i64 = c.query_row(
+                    "SELECT COUNT(*) FROM posts WHERE status = 'published' AND visibility <> 'private'
+                       AND (?2 IS NULL OR type = ?2) AND author_id IN (SELECT value FROM json_each(?1))",
+                    params![serde_json::to_string(&followed)?, kind],
+                    |r| r.get(0),
+                )?;
+                let (_, total) = following_window(c, &followed, kind, 0, 5)?;
+                assert_eq!(total, recount, "kind {kind:?}");
+                let per_author: Vec<(String, i64)> =
+                    followed.iter().map(|a| (a.clone(), 40)).collect();
+                let mut seen = Vec::new();
+                for (offset, len) in [(0, 7), (7, 7), (14, 30), (44, 30), (74, 30)] {
+                    let a = window_by(c, Walk::PerAuthor, &per_author, kind, offset, len)?;
+                    let b = window_by(c, Walk::Everyone, &per_author, kind, offset, len)?;
+                    let ids_a: Vec<&str> = a.iter().map(|p| p.id.as_str()).collect();
+                    let ids_b: Vec<&str> = b.iter().map(|p| p.id.as_str()).collect();
+                    assert_eq!(ids_a, ids_b, "kind {kind:?} window {offset}+{len}");
+                    for p in &a {
+                        assert!(followed.contains(&p.author_id));
+                        assert_ne!(p.visibility, "private");
+                        assert!(kind.is_none_or(|k| p.kind == k));
+                    }
+                    assert!(a.windows(2).all(|w| (w[0].created_at, &w[0].id) > (w[1].created_at, &w[1].id)));
+                    seen.extend(ids_a.iter().map(|s| s.to_string()));
+                }
+                seen.sort();
+                seen.dedup();
+                assert_eq!(seen.len() as i64, recount, "every post on exactly one window");
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn author_totals_follow_visibility_and_removal() {
+        let (_dir, db, ids) = feed_fixture(2, 8);
+        let author = ids[0].clone();
+        db.write_blocking(move |c| {
+            let stored = |c: &Connection| -> ApiResult<i64> {
+                Ok(c.query_row(
+                    "SELECT n FROM post_author_totals WHERE author_id = ?1",
+                    [&author],
+                    |r| r.get(0),
+                )?)
+            };
+            // 8 posts, visibilities cycling public/followers/public/private.
+            assert_eq!(stored(c)?, 6);
+            let id: String = c.query_row(
+                "SELECT id FROM posts WHERE author_id = ?1 AND visibility = 'private' LIMIT 1",
+                [&author],
+                |r| r.get(0),
+            )?;
+            let before = find(c, &id)?.unwrap();
+            let mut after = before.clone();
+            after.visibility = "followers".into();
+            save(c, &before, &after)?;
+            assert_eq!(stored(c)?, 7);
+            let mut removed = after.clone();
+            removed.status = "removed".into();
+            save(c, &after, &removed)?;
+            assert_eq!(stored(c)?, 6);
+            Ok(())
+        })
+        .unwrap();
+    }
 }
