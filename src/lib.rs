@@ -66,6 +66,12 @@ pub fn build_state(config: Config) -> Result<AppState, String> {
     db.with_writer(|c| c.pragma_update(None, "wal_autocheckpoint", pages))
         .and_then(|r| r.map_err(Into::into))
         .map_err(|e| format!("wal_autocheckpoint: {e}"))?;
+    let handed = db
+        .write_blocking(users::handle::backfill)
+        .map_err(|e| format!("giving accounts their handles: {e}"))?;
+    if handed > 0 {
+        tracing::info!(accounts = handed, "gave older accounts their @handles");
+    }
     let secret = jwt_secret(&config)?;
     let geo = db
         .read_blocking(users::geo::GeoIndex::load)

@@ -32,11 +32,14 @@ pub struct Account {
     pub rating_count: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The public `@handle` (none only for accounts made by hand in SQL
+    /// since the last start).
+    pub handle: Option<String>,
 }
 
 const ACCOUNT_COLUMNS: &str = "id, email, phone, password_hash, first_name, last_name, role, status, \
      is_email_verified, two_factor_enabled, two_factor_secret, totp_last_step, token_version, kyc_status, \
-     profile_picture_url, rating_avg, rating_count, created_at, updated_at";
+     profile_picture_url, rating_avg, rating_count, created_at, updated_at, handle";
 
 fn account_from_row(r: &Row) -> rusqlite::Result<Account> {
     let role: String = r.get(6)?;
@@ -60,6 +63,7 @@ fn account_from_row(r: &Row) -> rusqlite::Result<Account> {
         rating_count: r.get(16)?,
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
+        handle: r.get(19)?,
     })
 }
 
@@ -144,6 +148,7 @@ pub fn insert(conn: &Connection, new: &NewAccount) -> ApiResult<Account> {
             e.into()
         }
     })?;
+    crate::users::handle::assign(conn, &id, &new.first_name, &new.last_name)?;
     find_by_id(conn, &id)?.ok_or_else(|| ApiError::internal("inserted account vanished"))
 }
 
@@ -306,6 +311,7 @@ pub fn auth_user_json(a: &Account) -> Value {
         "id": a.id,
         "firstName": a.first_name,
         "lastName": a.last_name,
+        "handle": a.handle,
         "email": a.email,
         "phoneNumber": a.phone,
         "role": a.role.as_str(),

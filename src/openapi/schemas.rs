@@ -33,6 +33,8 @@ pub struct AuthUser {
     pub id: String,
     pub first_name: String,
     pub last_name: String,
+    /// The public `@handle` captions mention.
+    pub handle: Option<String>,
     pub email: String,
     pub phone_number: String,
     pub role: crate::auth::Role,

@@ -15,6 +15,8 @@ pub const COMMENT_MAX: usize = 1000;
 pub const MEDIA_MAX: usize = 20;
 /// Most hashtags a client may send.
 pub const HASHTAGS_MAX: usize = 30;
+/// Most users one caption mentions (the rest are not resolved).
+pub const MENTIONS_MAX: usize = 20;
 /// The feed ranks windows of this many pages at a time.
 pub const PAGES_PER_WINDOW: u32 = 3;
 
@@ -80,19 +82,29 @@ pub fn resolve_hashtags(caption: &str, sent: &[String]) -> Vec<String> {
     out
 }
 
-/// The user ids mentioned in `caption` as `@<24-hex id>`, each once, in
-/// order. The caller keeps only those naming existing users.
-pub fn mention_ids(caption: &str) -> Vec<String> {
+/// Who `caption` mentions, each once in order of first appearance: `@`
+/// then a user id (24 hex characters) or a handle (3 to 30 letters,
+/// digits or `_`, any case), lower-cased. An `@` inside a word (an email
+/// address) mentions nobody. The caller resolves them to existing users.
+pub fn mentions(caption: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (i, _) in caption.match_indices('@') {
-        let rest = &caption[i + 1..];
-        let candidate: String = rest
+        let after_word = caption[..i]
             .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if after_word {
+            continue;
+        }
+        let word: String = caption[i + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
-        let id = candidate.to_ascii_lowercase();
-        if candidate.len() == 24 && is_valid_id(&id) && !out.contains(&id) {
-            out.push(id);
+        let key = word.to_ascii_lowercase();
+        let is_key =
+            is_valid_id(&key) || crate::users::handle::parse(&key).as_deref() == Some(&key);
+        if is_key && !out.contains(&key) {
+            out.push(key);
         }
     }
     out
@@ -493,7 +505,7 @@ pub fn parse_portfolio(v: Option<&Value>, errors: &mut Vec<FieldError>) -> Value
 }
 
 /// Parses a create body (already sanitised JSON). Hashtags follow
-/// [`resolve_hashtags`]; mentions are the `@id`s of the caption.
+/// [`resolve_hashtags`]; mentions are the `@id`s and `@handle`s of the caption.
 pub fn parse_new_post(body: &Value) -> Result<NewPost, Vec<FieldError>> {
     let mut errors = Vec::new();
     let kind = match body.get("type").and_then(Value::as_str) {
@@ -520,7 +532,7 @@ pub fn parse_new_post(body: &Value) -> Result<NewPost, Vec<FieldError>> {
         Some(kind) if errors.is_empty() => Ok(NewPost {
             kind,
             hashtags: resolve_hashtags(&caption, &sent),
-            mentions: mention_ids(&caption),
+            mentions: mentions(&caption),
             caption,
             media,
             portfolio,
@@ -696,15 +708,23 @@ mod tests {
     }
 
     #[test]
-    fn mentions_are_ids_after_at() {
+    fn mentions_are_ids_or_handles_after_at() {
         let a = "65a1b2c3d4e5f60718293a4b";
-        let caption = format!("thanks @{a} and @{a}, @someone @{}x", &a[..20]);
-        assert_eq!(mention_ids(&caption), vec![a.to_string()]);
-        assert_eq!(
-            mention_ids(&format!("@{}", a.to_uppercase())),
-            vec![a.to_string()]
-        );
-        assert!(mention_ids(&format!("@{a}0")).is_empty());
+        let cases: Vec<(String, Vec<&str>)> = vec![
+            (format!("thanks @{a} and @{a}"), vec![a]),
+            (format!("@{}", a.to_uppercase()), vec![a]),
+            // 25 hex characters: a handle (naming nobody), not an id.
+            (format!("@{a}0"), vec!["65a1b2c3d4e5f60718293a4b0"]),
+            ("ask @Amina_W, or @amina_w!".into(), vec!["amina_w"]),
+            ("(@fundi254) @ab @x.y".into(), vec!["fundi254"]),
+            ("mail me at jane@example.com".into(), vec![]),
+            ("@admin @support @12345".into(), vec![]),
+            (format!("@kamau then @{a}"), vec!["kamau", a]),
+            ("@ñandú @zoë_k @kip_ñ".into(), vec!["kip_"]),
+        ];
+        for (caption, expected) in cases {
+            assert_eq!(mentions(&caption), expected, "{caption:?}");
+        }
     }
 
     #[test]

@@ -84,6 +84,25 @@ fn visible_post(conn: &Connection, id: &str, viewer: Viewer) -> ApiResult<Post> 
     }
 }
 
+/// The users `keys` (ids or handles, from [`model::mentions`]) name, in
+/// order, each once; keys naming nobody are left out.
+fn resolve_mentions(conn: &Connection, keys: &[String]) -> ApiResult<Vec<String>> {
+    let mut ids: Vec<String> = Vec::new();
+    for key in keys.iter().take(model::MENTIONS_MAX) {
+        let found = if is_valid_id(key) {
+            existing_user_ids(conn, std::slice::from_ref(key))?
+        } else {
+            crate::users::handle::resolve(conn, std::slice::from_ref(key))?
+        };
+        for id in found {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(ids)
+}
+
 fn validation(errors: Vec<FieldError>) -> ApiError {
     ApiError::Validation(errors)
 }
@@ -523,7 +542,7 @@ async fn create_post(
         .write(move |tx| {
             let now = now_ms();
             let media = media_items(tx, &base, &author, &new.media)?;
-            let mentions = existing_user_ids(tx, &new.mentions)?;
+            let mentions = resolve_mentions(tx, &new.mentions)?;
             let post = Post {
                 id: new_id(),
                 author_id: author.clone(),
@@ -599,7 +618,7 @@ async fn update_post(
             let now = now_ms();
             let mut after = before.clone();
             if let Some(caption) = update.caption {
-                after.mentions = existing_user_ids(tx, &model::mention_ids(&caption))?;
+                after.mentions = resolve_mentions(tx, &model::mentions(&caption))?;
                 after.caption = caption;
             }
             if let Some(keys) = &update.media {

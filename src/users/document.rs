@@ -61,7 +61,7 @@ pub fn user_document(conn: &Connection, id: &str, viewer: Viewer) -> ApiResult<O
                     p.gender, p.date_of_birth, p.company_name, p.company_registration, p.department, p.employee_count,
                     p.billing_tax_id, p.billing_email, p.billing_address, p.billing_contact_name,
                     p.billing_contact_phone, p.payment_terms, COALESCE(p.followers_count, 0),
-                    COALESCE(p.following_count, 0), COALESCE(p.posts_count, 0)
+                    COALESCE(p.following_count, 0), COALESCE(p.posts_count, 0), u.handle
              FROM users u LEFT JOIN user_profiles p ON p.user_id = u.id WHERE u.id = ?1",
         )?
         .query_row([id], |r| {
@@ -88,6 +88,7 @@ pub fn user_document(conn: &Connection, id: &str, viewer: Viewer) -> ApiResult<O
                 "firstName": first,
                 "lastName": last,
                 "fullName": format!("{first} {last}"),
+                "handle": r.get::<_, Option<String>>(41)?,
                 "age": age_of(dob.as_deref()),
                 "role": role,
                 "status": r.get::<_, String>(6)?,

@@ -3,6 +3,7 @@
 
 pub mod document;
 pub mod geo;
+pub mod handle;
 pub mod kyc;
 pub mod model;
 pub mod routes;

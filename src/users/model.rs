@@ -108,6 +108,8 @@ pub struct ProfileUpdate {
     pub department: Patch<String>,
     pub employee_count: Patch<i64>,
     pub billing: Option<Billing>,
+    /// A handle already [`crate::users::handle::parse`]d.
+    pub handle: Option<String>,
     // Admins only.
     pub role: Option<Role>,
     pub status: Option<String>,
@@ -147,6 +149,7 @@ impl ProfileUpdate {
         };
         add(self.first_name.is_some(), "firstName");
         add(self.last_name.is_some(), "lastName");
+        add(self.handle.is_some(), "handle");
         add(self.bio.is_some(), "bio");
         add(self.phone.is_some(), "phoneNumber");
         add(self.location.is_some(), "location");
@@ -798,6 +801,10 @@ pub fn parse_update(body: &Value, ctx: UpdateContext) -> Result<ProfileUpdate, V
         bio: text_patch(m.get("bio"), "bio", BIO_MAX, e),
         ..ProfileUpdate::default()
     };
+    if let Some(v) = m.get("handle") {
+        u.handle = v.as_str().and_then(crate::users::handle::parse);
+        check(e, u.handle.is_some(), "handle", crate::users::handle::RULE);
+    }
     if let Some(v) = m.get("phoneNumber") {
         let phone = v.as_str().and_then(crate::auth::policy::normalize_phone);
         check(

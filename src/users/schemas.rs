@@ -211,6 +211,8 @@ pub struct UserDoc {
     pub first_name: String,
     pub last_name: String,
     pub full_name: String,
+    /// The public `@handle` captions mention (none for a scrubbed account).
+    pub handle: Option<String>,
     pub age: Option<i64>,
     pub role: Role,
     pub status: AccountStatus,
@@ -482,6 +484,9 @@ pub struct BillingInput {
 pub struct UpdateUserBody {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// 3 to 30 letters, digits or `_` (at least one letter), unique; a
+    /// leading `@` is dropped. 409 when another account holds it.
+    pub handle: Option<String>,
     pub bio: Option<String>,
     pub phone_number: Option<String>,
     pub location: Option<LocationDoc>,

@@ -156,6 +156,9 @@ pub fn apply_update(conn: &Connection, id: &str, u: &ProfileUpdate, now: i64) ->
     if let Some(v) = &u.bio {
         sets.push(("bio", text(v)));
     }
+    if let Some(h) = &u.handle {
+        crate::users::handle::set(conn, id, h)?;
+    }
     if let Some(phone) = &u.phone {
         let current: String =
             conn.query_row("SELECT phone FROM users WHERE id = ?1", [id], |r| r.get(0))?;
@@ -1287,7 +1290,7 @@ pub fn scrub(conn: &Connection, user_id: &str, now: i64) -> ApiResult<bool> {
              two_factor_enabled = 0, two_factor_secret = NULL, bio = NULL, profile_picture_url = NULL,
              profile_picture_public_id = NULL, location_lng = NULL, location_lat = NULL, location_address = NULL,
              location_city = NULL, location_county = NULL, location_country = NULL, is_email_verified = 0,
-             is_phone_verified = 0, kyc_status = 'none', token_version = token_version + 1, updated_at = ?4
+             is_phone_verified = 0, kyc_status = 'none', handle = NULL, token_version = token_version + 1, updated_at = ?4
          WHERE id = ?1",
         params![user_id, email, phone, now],
     )?;

@@ -1074,3 +1074,197 @@ async fn reindex_rebuilds_the_posts_index() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn handles_are_given_changed_and_resolved_as_mentions() {
+    let s = TestServer::start().await;
+    let kamau = s.register("technician").await;
+    let other = s.register("customer").await;
+    let profile = |u: &TestUser| format!("/api/v1/users/{}", u.id);
+    // Every account starts with a handle from its name ("Test technician").
+    let given = s
+        .get(&profile(&kamau), Some(&kamau.token))
+        .await
+        .expect(200)["user"]["handle"]
+        .clone();
+    assert_eq!(given, "testtechnician");
+    // The owner changes it (normalised); taken, malformed and reserved ones are refused.
+    let cases: Vec<(&str, &TestUser, Value, u16, Option<&str>)> = vec![
+        ("owner sets", &kamau, json!("@Fundi_Kamau"), 200, None),
+        ("another takes it", &other, json!("fundi_kamau"), 409, None),
+        ("too short", &other, json!("ab"), 400, Some("handle")),
+        ("not a string", &other, json!(7), 400, Some("handle")),
+        ("reserved", &other, json!("support"), 400, Some("handle")),
+        (
+            "looks like an id",
+            &other,
+            json!("0123456789abcdef01234567"),
+            400,
+            Some("handle"),
+        ),
+        ("owner keeps it", &kamau, json!("fundi_kamau"), 200, None),
+    ];
+    for (name, who, handle, status, field) in cases {
+        let got = s
+            .put(&profile(who), Some(&who.token), json!({"handle": handle}))
+            .await;
+        assert_eq!(got.status.as_u16(), status, "{name}: {}", got.body);
+        if let Some(field) = field {
+            assert!(got.body.to_string().contains(field), "{name}: {}", got.body);
+        }
+    }
+    let stored = s
+        .query({
+            let id = kamau.id.clone();
+            move |c| {
+                Ok(
+                    c.query_row("SELECT handle FROM users WHERE id = ?1", [&id], |r| {
+                        r.get::<_, String>(0)
+                    })?,
+                )
+            }
+        })
+        .await;
+    assert_eq!(stored, "fundi_kamau");
+    // Mentions: handles in any case, ids, each once, unknown ones and emails left out.
+    let post = create(
+        &s,
+        &other,
+        json!({"type": "text", "caption": format!(
+            "Thanks @FUNDI_KAMAU and @fundi_kamau! cc @nobody_here, @{} and jane@{}.com",
+            other.id, "fundi_kamau"
+        )}),
+    )
+    .await;
+    assert_eq!(post["mentions"], json!([kamau.id, other.id]));
+    let events = events_of(&s, post["_id"].as_str().unwrap()).await;
+    assert_eq!(events[0].0, "post.created");
+    assert_eq!(events[0].1["mentionIds"], json!([kamau.id, other.id]));
+    // An edit re-reads the caption's mentions.
+    let edited = s
+        .put(
+            &format!("{BASE}/{}", post["_id"].as_str().unwrap()),
+            Some(&other.token),
+            json!({"caption": "only @testcustomer now"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(edited["post"]["mentions"], json!([other.id]));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn following_feed_pages_totals_and_type_filter() {
+    let s = TestServer::start().await;
+    let (a, b, quiet) = (
+        s.register("technician").await,
+        s.register("technician").await,
+        s.register("customer").await,
+    );
+    let reader = s.register("customer").await;
+    // a: 30 posts, b: 25, quiet: 1, an unfollowed author: 10; every 5th
+    // post of a is private, every 4th of b followers-only.
+    let mut expected = HashSet::new();
+    let mut tips = HashSet::new();
+    for i in 0..30 {
+        let vis = if i % 5 == 0 { "private" } else { "public" };
+        let kind = if i % 3 == 0 { "tip" } else { "text" };
+        let p = create(
+            &s,
+            &a,
+            json!({"type": kind, "caption": format!("a{i}"), "visibility": vis}),
+        )
+        .await;
+        if vis != "private" {
+            expected.insert(p["_id"].as_str().unwrap().to_string());
+            if kind == "tip" {
+                tips.insert(p["_id"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    for i in 0..25 {
+        let vis = if i % 4 == 0 { "followers" } else { "public" };
+        expected.insert(text_post(&s, &b, &format!("b{i}"), vis).await);
+    }
+    expected.insert(text_post(&s, &quiet, "hello", "public").await);
+    let stranger = s.register("customer").await;
+    for i in 0..10 {
+        text_post(&s, &stranger, &format!("s{i}"), "public").await;
+    }
+    for who in [&a, &b, &quiet] {
+        s.post(
+            &format!("/api/v1/users/{}/follow", who.id),
+            Some(&reader.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    }
+    // Pages of 7 (past page 3, across window boundaries): each post once, `pages` true.
+    let mut seen = Vec::new();
+    for page in 1..=8 {
+        let body = s
+            .get(
+                &format!("{BASE}?following=true&limit=7&page={page}"),
+                Some(&reader.token),
+            )
+            .await
+            .expect(200);
+        assert_eq!(body["total"], expected.len() as i64, "page {page}");
+        assert_eq!(
+            body["pages"],
+            (expected.len() as i64 + 6) / 7,
+            "page {page}"
+        );
+        seen.extend(ids(&body));
+    }
+    assert_eq!(seen.len(), expected.len(), "no post twice");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), expected);
+    // By type, and narrowed to one followed author.
+    let tip_feed = feed_ids(&s, "following=true&type=tip", Some(&reader.token)).await;
+    assert_eq!(tip_feed.into_iter().collect::<HashSet<_>>(), tips);
+    let body = s
+        .get(
+            &format!("{BASE}?following=true&type=tip&limit=2"),
+            Some(&reader.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(body["total"], tips.len() as i64);
+    let only_quiet = feed_ids(
+        &s,
+        &format!("following=true&author={}", quiet.id),
+        Some(&reader.token),
+    )
+    .await;
+    assert_eq!(only_quiet.len(), 1);
+    // Deleting a post and unfollowing move the total at once.
+    let gone = only_quiet[0].clone();
+    s.delete(&format!("{BASE}/{gone}"), Some(&quiet.token))
+        .await
+        .expect(200);
+    let body = s
+        .get(
+            &format!("{BASE}?following=true&limit=1"),
+            Some(&reader.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(body["total"], expected.len() as i64 - 1);
+    for who in [&a, &b] {
+        s.post(
+            &format!("/api/v1/users/{}/follow", who.id),
+            Some(&reader.token),
+            json!({"follow": false}),
+        )
+        .await
+        .expect(200);
+    }
+    let body = s
+        .get(&format!("{BASE}?following=true"), Some(&reader.token))
+        .await
+        .expect(200);
+    assert_eq!(body["total"], 0);
+    assert_eq!(body["posts"], json!([]));
+    s.stop().await;
+}
