@@ -1117,11 +1117,9 @@ async fn handles_are_given_changed_and_resolved_as_mentions() {
         .query({
             let id = kamau.id.clone();
             move |c| {
-                Ok(
-                    c.query_row("SELECT handle FROM users WHERE id = ?1", [&id], |r| {
-                        r.get::<_, String>(0)
-                    })?,
-                )
+                c.query_row("SELECT handle FROM users WHERE id = ?1", [&id], |r| {
+                    r.get::<_, String>(0)
+                })
             }
         })
         .await;
