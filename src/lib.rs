@@ -202,7 +202,15 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 }
 
 fn cors(config: &Config) -> CorsLayer {
-    let origins = config.cors_origin_list();
+    let mut origins = config.cors_origin_list();
+    // The web client's own origin is always allowed (the original's
+    // whitelist starts with CLIENT_WEB_URL, for HTTP and Socket.IO alike).
+    let client = config.client_web_url.trim().trim_end_matches('/');
+    if let Some(origin) = client_origin(client) {
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::mirror_request()
     } else {
@@ -228,6 +236,13 @@ fn cors(config: &Config) -> CorsLayer {
         ])
         .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
         .max_age(Duration::from_secs(600))
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, without its path.
+fn client_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next().filter(|h| !h.is_empty())?;
+    Some(format!("{scheme}://{host}"))
 }
 
 /// The whole HTTP application.
@@ -348,6 +363,20 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+
+    #[test]
+    fn the_web_clients_origin_comes_from_its_url() {
+        for (url, origin) in [
+            ("http://localhost:3000", Some("http://localhost:3000")),
+            (
+                "https://app.baitech.co.ke/path/",
+                Some("https://app.baitech.co.ke"),
+            ),
+            ("nonsense", None),
+        ] {
+            assert_eq!(super::client_origin(url).as_deref(), origin, "{url}");
+        }
+    }
 
     /// utoipa keeps one component per name, silently: two modules each
     /// with a `CreateBody` once documented one route with the other's

@@ -114,7 +114,6 @@ impl<'a> Renderer<'a> {
             "admins": members.iter().filter(|m| m.is_admin).map(|m| m.user_id.clone()).collect::<Vec<_>>(),
             "lastMessageAt": iso(c.last_message_at),
             "status": c.status,
-            "createdBy": c.created_by,
             "settings": c.rules.to_json(),
             "metadata": {"totalMessages": c.total_messages, "lastActivity": iso(c.updated_at)},
             "participantCount": members.len(),
@@ -130,10 +129,15 @@ impl<'a> Renderer<'a> {
         if let Some(b) = &c.booking_id {
             doc["booking"] = json!(b);
         }
+        if let Some(by) = &c.created_by {
+            doc["createdBy"] = json!(by);
+        }
         if c.last_message_id.is_some() {
+            // Populated with `firstName lastName`, so the User virtuals come along.
             let sender = c.last_sender_id.as_deref().map(|s| {
                 let card = self.card(s);
-                json!({"_id": card["_id"], "id": card["id"], "firstName": card["firstName"], "lastName": card["lastName"]})
+                json!({"_id": card["_id"], "id": card["id"], "firstName": card["firstName"],
+                       "lastName": card["lastName"], "fullName": card["fullName"], "age": null})
             });
             let text = match (&c.last_preview, c.last_message_id.is_some()) {
                 (Some(b), _) => self.text(Some(b)),
@@ -205,7 +209,7 @@ impl<'a> Renderer<'a> {
             "sender": sender, "type": m.kind.as_str(),
             "text": self.text(m.text.as_deref()),
             "isEncrypted": true, "status": m.status,
-            "attachments": m.attachments, "mentions": m.mentions,
+            "attachments": attachments_json(m), "mentions": m.mentions,
             "isEdited": false, "editHistory": [], "isDeleted": m.is_deleted, "deletedFor": [],
             "createdAt": iso(m.created_at), "updatedAt": iso(m.updated_at), "__v": 0,
         });
@@ -230,14 +234,62 @@ impl<'a> Renderer<'a> {
     }
 }
 
-/// `{user, role, unreadCount, isMuted, mutedUntil, isPinned, isArchived, lastReadAt, joinedAt}`.
+/// `{user, role, unreadCount, isMuted, mutedUntil?, isPinned, isArchived, lastReadAt?, joinedAt}`:
+/// unset dates are left out, as Mongoose leaves out undefined keys.
 pub fn settings_json(m: &Member) -> Value {
-    json!({
+    let mut doc = json!({
         "user": m.user_id, "role": if m.is_admin { "admin" } else { "member" },
-        "unreadCount": m.unread_count, "isMuted": m.is_muted, "mutedUntil": iso_opt(m.muted_until),
-        "isPinned": m.is_pinned, "isArchived": m.is_archived, "lastReadAt": iso_opt(m.last_read_at),
+        "unreadCount": m.unread_count, "isMuted": m.is_muted,
+        "isPinned": m.is_pinned, "isArchived": m.is_archived,
         "joinedAt": iso(m.joined_at),
-    })
+    });
+    if let Some(t) = m.muted_until {
+        doc["mutedUntil"] = json!(iso(t));
+    }
+    if let Some(t) = m.last_read_at {
+        doc["lastReadAt"] = json!(iso(t));
+    }
+    doc
+}
+
+/// A message's `attachments` as the model's subdocuments: unset keys left
+/// out, and a shared place also as a `location` attachment
+/// `{type, url: geo:<lat>,<lng>, coordinates: {latitude, longitude}, locationName?}`
+/// (the model keeps places there; the top-level `location` stays too).
+pub fn attachments_json(m: &Message) -> Value {
+    let mut out: Vec<Value> = m
+        .attachments
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|item| match item {
+                    Value::Object(o) => Value::Object(
+                        o.iter()
+                            .filter(|(_, v)| !v.is_null())
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    ),
+                    other => other.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(place) = &m.location {
+        let (lat, lng) = (&place["latitude"], &place["longitude"]);
+        if lat.is_number() && lng.is_number() {
+            let mut a = json!({"type": "location", "url": format!("geo:{lat},{lng}"),
+                               "coordinates": {"latitude": lat, "longitude": lng}});
+            if let Some(name) = place
+                .get("name")
+                .or_else(|| place.get("address"))
+                .filter(|v| v.is_string())
+            {
+                a["locationName"] = name.clone();
+            }
+            out.push(a);
+        }
+    }
+    Value::Array(out)
 }
 
 /// `[{_id, id, user, emoji, createdAt}]`.

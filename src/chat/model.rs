@@ -209,37 +209,44 @@ pub fn parse_new_conversation(
     if booking_id.as_deref().is_some_and(|b| !is_valid_id(b)) {
         err(&mut errors, "booking", "Valid booking ID is required");
     }
+    // The original's validator: at least one participant, whatever the type.
+    // Support (the web client sends `[]`) and a named booking need none.
+    let none_given = body.participants.as_ref().is_none_or(Vec::is_empty);
+    let may_be_empty = kind == Some(ConversationType::Support)
+        || (kind == Some(ConversationType::Booking) && booking_id.is_some());
+    if kind.is_some() && none_given && !may_be_empty {
+        err(
+            &mut errors,
+            "participants",
+            "At least one participant is required",
+        );
+    }
     match kind {
+        _ if none_given && !may_be_empty => {}
         Some(ConversationType::Direct) if others.len() != 1 => err(
             &mut errors,
             "participants",
             "A direct conversation has exactly one other participant",
         ),
-        Some(ConversationType::Group) => {
-            if others.is_empty() {
-                err(
-                    &mut errors,
-                    "participants",
-                    "At least one participant is required",
-                );
-            }
-            if others.len() + 1 > GROUP_MAX {
-                err(
-                    &mut errors,
-                    "participants",
-                    "A group has at most 1000 participants",
-                );
-            }
-            if name.is_none() {
-                err(&mut errors, "name", "A group needs a name");
-            }
-        }
+        Some(ConversationType::Group) if others.is_empty() => err(
+            &mut errors,
+            "participants",
+            "At least one participant is required",
+        ),
+        Some(ConversationType::Group) if others.len() + 1 > GROUP_MAX => err(
+            &mut errors,
+            "participants",
+            "A group has at most 1000 participants",
+        ),
         Some(ConversationType::Booking) if booking_id.is_none() && others.len() != 1 => err(
             &mut errors,
             "booking",
             "Name the booking, or the one other participant",
         ),
         _ => {}
+    }
+    if kind == Some(ConversationType::Group) && name.is_none() {
+        err(&mut errors, "name", "A group needs a name");
     }
     match (kind, errors.is_empty()) {
         (Some(kind), true) => Ok(NewConversation {
@@ -402,6 +409,8 @@ pub struct MessageSendBody {
     pub kind: Option<String>,
     /// Required for text; a caption otherwise.
     pub text: Option<String>,
+    /// The original's swagger name for `text` (used when `text` is absent).
+    pub content: Option<String>,
     /// Media ids (or publicIds) the sender uploaded; required for media types.
     pub media: Option<Vec<String>>,
     pub location: Option<MessageLocationBody>,
@@ -480,6 +489,7 @@ pub fn parse_new_message(
     let text = body
         .text
         .as_deref()
+        .or(body.content.as_deref())
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(String::from);
@@ -612,6 +622,22 @@ fn parse_place(l: &MessageLocationBody, errors: &mut Vec<FieldError>) -> Option<
         address: short(&l.address),
         name: short(&l.name),
     })
+}
+
+/// Longest emoji accepted in a reaction, in characters.
+pub const EMOJI_MAX: usize = 16;
+
+/// A reaction's emoji, trimmed: the original's 'Emoji is required' when
+/// empty; our cap on its length.
+pub fn parse_emoji(raw: Option<&str>) -> Result<String, String> {
+    let e = raw.map(str::trim).unwrap_or("");
+    if e.is_empty() {
+        return Err("Emoji is required".into());
+    }
+    if e.chars().count() > EMOJI_MAX {
+        return Err(format!("Emoji must be at most {EMOJI_MAX} characters"));
+    }
+    Ok(e.to_string())
 }
 
 /// What stops a participant from sending.
@@ -755,9 +781,11 @@ mod tests {
             ),
             (conv("group", &[YOU], None), Err(vec!["name"])),
             (conv("group", &[], Some("x")), Err(vec!["participants"])),
+            (conv("group", &[], None), Err(vec!["participants", "name"])),
             (conv("support", &[], Some("Help")), Ok(vec![])),
             (conv("booking", &[YOU], None), Ok(vec![YOU])),
-            (conv("booking", &[], None), Err(vec!["booking"])),
+            (conv("booking", &[], None), Err(vec!["participants"])),
+            (conv("direct", &[], None), Err(vec!["participants"])),
             (conv("chat", &[YOU], None), Err(vec!["type"])),
             (
                 conv("direct", &["nope"], None),
@@ -837,6 +865,10 @@ mod tests {
             ),
             (msg("voice_call"), Ok(())),
             (
+                with(msg("text"), &|b| b.content = Some("swagger".into())),
+                Ok(()),
+            ),
+            (
                 with(msg("video_call"), &|b| {
                     b.call_info = Some(MessageCallBody {
                         duration: Some(3),
@@ -868,6 +900,17 @@ mod tests {
         }
         let call = parse_new_message(&msg("video_call"), 10).unwrap();
         assert_eq!(call.call_info.unwrap()["type"], "video");
+    }
+
+    #[test]
+    fn emojis() {
+        assert_eq!(parse_emoji(Some(" 👍 ")), Ok("👍".to_string()));
+        assert_eq!(parse_emoji(None), Err("Emoji is required".to_string()));
+        assert_eq!(
+            parse_emoji(Some("  ")),
+            Err("Emoji is required".to_string())
+        );
+        assert!(parse_emoji(Some(&"x".repeat(17))).is_err());
     }
 
     #[test]

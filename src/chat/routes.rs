@@ -15,9 +15,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::auth::extract::CurrentUser;
 use crate::chat::document::{reactions_json, settings_json, Renderer};
 use crate::chat::model::{
-    direct_key, may_delete_for_everyone, may_send, parse_new_conversation, parse_new_message,
-    parse_settings, preview, ConversationCreateBody, ConversationSettingsBody, ConversationType,
-    DeleteRefusal, MessageSendBody, MessageType, NewMessage,
+    direct_key, may_delete_for_everyone, may_send, parse_emoji, parse_new_conversation,
+    parse_new_message, parse_settings, preview, ConversationCreateBody, ConversationSettingsBody,
+    ConversationType, DeleteRefusal, MessageSendBody, MessageType, NewMessage,
 };
 use crate::chat::schemas::{
     ChatDone, ChatMessageList, ChatMessageSent, ChatReactions, ConversationList, ConversationOne,
@@ -48,7 +48,7 @@ pub fn message_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mark_read))
         .routes(routes!(delete_for_me))
         .routes(routes!(delete_for_everyone))
-        .routes(routes!(react))
+        .routes(routes!(react, unreact))
 }
 
 // ---------------------------------------------------------------- access
@@ -303,7 +303,8 @@ async fn create_conversation(
     })
 }
 
-/// One conversation, to its participants (and platform admins).
+/// One conversation, to its participants (and platform admins), with its
+/// booking populated.
 #[utoipa::path(get, path = "/{id}", tag = "conversations", security(("bearer" = [])),
     params(("id" = String, Path, description = "Conversation id")),
     responses((status = 200, body = ConversationOne), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -314,11 +315,20 @@ async fn get_conversation(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let chat = state.chat.clone();
+    let base = state.config.public_url.clone();
     let doc = state
         .db
         .read(move |c| {
             let (conv, _) = access(c, &id, &user, true)?;
-            render_conversation(c, &chat, &conv, &user.id)
+            let mut doc = render_conversation(c, &chat, &conv, &user.id)?;
+            // The wire populates the booking here (only here): its parties
+            // are this conversation's participants.
+            if let Some(b) = &conv.booking_id {
+                if let Some(booking) = crate::bookings::document::document(c, &base, b)? {
+                    doc["booking"] = booking;
+                }
+            }
+            Ok(doc)
         })
         .await?;
     Ok(Json(json!({"success": true, "conversation": doc})))
@@ -618,6 +628,7 @@ fn resolve_refs(
             "width": item.width, "height": item.height,
             "duration": item.duration_ms.map(|d| d as f64 / 1000.0),
             "filename": item.original_name,
+            "mimeType": item.format.content_type(),
         }));
     }
     if let Some(b) = &new.booking_id {
@@ -868,11 +879,12 @@ fn window_text(secs: u64) -> String {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MessageReactionBody {
-    /// The emoji (at most 16 characters); the same one again removes it.
+    /// The emoji (at most 16 characters); it replaces the caller's earlier one.
     emoji: Option<String>,
 }
 
-/// Toggles the caller's reaction with this emoji (one per user per emoji).
+/// Sets the caller's one reaction on a message (social.md §3): a new emoji
+/// replaces the earlier one, which keeps its `_id` and `createdAt`.
 #[utoipa::path(post, path = "/{id}/reaction", tag = "messages", request_body = MessageReactionBody,
     security(("bearer" = [])), params(("id" = String, Path, description = "Message id")),
     responses((status = 200, body = ChatReactions), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -884,34 +896,64 @@ async fn react(
     Path(id): Path<String>,
     AppJson(body): AppJson<MessageReactionBody>,
 ) -> ApiResult<Json<Value>> {
-    let emoji = body
-        .emoji
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty() && e.chars().count() <= 16)
-        .ok_or_else(|| ApiError::field("emoji", "Emoji is required (at most 16 characters)"))?
-        .to_string();
-    let (added, reactions) = state
+    let emoji = parse_emoji(body.emoji.as_deref()).map_err(|m| ApiError::field("emoji", m))?;
+    let reactions = change_reaction(&state, user, id, Some(emoji)).await?;
+    Ok(Json(
+        json!({"success": true, "message": "Reaction added successfully",
+                   "reactions": reactions}),
+    ))
+}
+
+/// Takes the caller's reaction off a message (an addition to the
+/// original, which had no way to remove one).
+#[utoipa::path(delete, path = "/{id}/reaction", tag = "messages",
+    security(("bearer" = [])), params(("id" = String, Path, description = "Message id")),
+    responses((status = 200, body = ChatReactions), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn unreact(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let reactions = change_reaction(&state, user, id, None).await?;
+    Ok(Json(
+        json!({"success": true, "message": "Reaction removed successfully",
+                   "reactions": reactions}),
+    ))
+}
+
+/// Sets (`Some`) or removes (`None`) the caller's reaction in one write,
+/// emitting `message.reaction` when something changed; returns all reactions.
+async fn change_reaction(
+    state: &AppState,
+    user: CurrentUser,
+    id: String,
+    emoji: Option<String>,
+) -> ApiResult<Value> {
+    state
         .db
         .write(move |tx| {
             let m = message_access(tx, &id, &user)?;
             if m.is_deleted {
                 return Err(ApiError::Conflict("The message was deleted".into()));
             }
-            let added = store::toggle_reaction(tx, &m.id, &user.id, &emoji, now_ms())?;
-            crate::events::emit(
-                tx,
-                "message.reaction",
-                Some(&m.id),
-                Some(&user.id),
-                &json!({"messageId": m.id, "conversationId": m.conversation_id, "authorId": m.sender_id,
-                        "reactorId": user.id, "emoji": emoji, "added": added}),
-            )?;
+            let changed = match &emoji {
+                Some(e) => store::set_reaction(tx, &m.id, &user.id, e, now_ms())?,
+                None => store::remove_reaction(tx, &m.id, &user.id)?,
+            };
+            if changed {
+                crate::events::emit(
+                    tx,
+                    "message.reaction",
+                    Some(&m.id),
+                    Some(&user.id),
+                    &json!({"messageId": m.id, "conversationId": m.conversation_id, "authorId": m.sender_id,
+                            "reactorId": user.id, "emoji": emoji, "added": emoji.is_some()}),
+                )?;
+            }
             let all = store::reactions(tx, &[m.id.as_str()])?;
-            Ok((added, reactions_json(all.get(&m.id).map(Vec::as_slice).unwrap_or(&[]))))
+            Ok(reactions_json(all.get(&m.id).map(Vec::as_slice).unwrap_or(&[])))
         })
-        .await?;
-    Ok(Json(json!({"success": true,
-                   "message": if added { "Reaction added successfully" } else { "Reaction removed" },
-                   "added": added, "reactions": reactions})))
+        .await
 }

@@ -20,15 +20,15 @@ pub struct ConversationDoc {
     /// Populated users; each also carries `user` (the same card) and its `unreadCount`.
     #[schema(value_type = Vec<Object>)]
     pub participants: Vec<Value>,
-    /// `{user, role, unreadCount, isMuted, mutedUntil, isPinned, isArchived, lastReadAt, joinedAt}` per member.
+    /// `{user, role, unreadCount, isMuted, mutedUntil?, isPinned, isArchived, lastReadAt?, joinedAt}` per member.
     #[schema(value_type = Vec<Object>)]
     pub participant_settings: Vec<Value>,
     pub admins: Vec<String>,
     pub name: Option<String>,
     pub description: Option<String>,
-    /// The booking id of a booking conversation.
-    pub booking: Option<String>,
-    /// `{_id, text, sender, timestamp}`.
+    /// A booking conversation's booking: its id, populated by `GET /conversations/{id}`.
+    pub booking: Option<ConversationBookingRef>,
+    /// `{_id, text, sender: {_id, id, firstName, lastName, fullName, age}, timestamp}`.
     #[schema(value_type = Option<Object>)]
     pub last_message: Option<Value>,
     pub last_message_at: String,
@@ -47,6 +47,15 @@ pub struct ConversationDoc {
     pub updated_at: String,
     #[serde(rename = "__v")]
     pub version: i64,
+}
+
+/// The booking of a booking conversation: an id in lists and answers to
+/// writes; the whole Booking document in `GET /conversations/{id}`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ConversationBookingRef {
+    Id(String),
+    Booking(Box<crate::bookings::schemas::Booking>),
 }
 
 /// `{success, message?, conversation}`.
@@ -97,6 +106,8 @@ pub struct ChatMessageDoc {
     pub is_encrypted: bool,
     /// sent, delivered or read.
     pub status: String,
+    /// `{type, url, publicId, thumbnail?, filename?, size, mimeType, duration?, width?, height?}`,
+    /// or for a place `{type: location, url: geo:<lat>,<lng>, coordinates: {latitude, longitude}, locationName?}`.
     #[schema(value_type = Vec<Object>)]
     pub attachments: Vec<Value>,
     pub mentions: Vec<String>,
@@ -116,11 +127,13 @@ pub struct ChatMessageDoc {
     /// `[{user, deliveredAt}]`.
     #[schema(value_type = Vec<Object>)]
     pub delivered_to: Vec<Value>,
-    /// `[{_id, id, user, emoji, createdAt}]`.
-    #[schema(value_type = Vec<Object>)]
-    pub reactions: Vec<Value>,
+    pub reactions: Vec<ChatReactionDoc>,
     pub is_edited: bool,
     pub is_deleted: bool,
+    /// Deleted for everyone: when and by whom, and the text to show instead.
+    pub deleted_at: Option<String>,
+    pub deleted_by: Option<String>,
+    pub placeholder: Option<String>,
     pub deleted_for: Vec<String>,
     pub is_read: bool,
     pub read_count: i64,
@@ -149,15 +162,24 @@ pub struct ChatMessageList {
     pub messages: Vec<ChatMessageDoc>,
 }
 
-/// `{success, message, reactions, added}`.
+/// `{success, message, reactions}`: every reaction on the message, at most one per user.
 #[derive(Serialize, ToSchema)]
 pub struct ChatReactions {
     pub success: bool,
     pub message: String,
-    /// Whether this call added (true) or removed (false) the reaction.
-    pub added: bool,
-    #[schema(value_type = Vec<Object>)]
-    pub reactions: Vec<Value>,
+    pub reactions: Vec<ChatReactionDoc>,
+}
+
+/// One reaction: `{_id, id, user, emoji, createdAt}` (`user` is an id).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatReactionDoc {
+    #[serde(rename = "_id")]
+    pub underscore_id: String,
+    pub id: String,
+    pub user: String,
+    pub emoji: String,
+    pub created_at: String,
 }
 
 /// `{success, message, count?}`.

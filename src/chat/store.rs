@@ -543,28 +543,51 @@ pub fn receipts(conn: &Connection, ids: &[&str]) -> ApiResult<HashMap<String, Ve
     Ok(out)
 }
 
-/// Adds the reaction, or removes it when the user already gave this
-/// emoji; returns whether it was added.
-pub fn toggle_reaction(
+/// Sets the user's one reaction on a message: a new emoji replaces the
+/// old one, which keeps its id and `createdAt` (any extra rows a user may
+/// hold from before are dropped); otherwise it is added. Returns whether
+/// anything changed (the same emoji again changes nothing).
+pub fn set_reaction(
     conn: &Connection,
     message_id: &str,
     user_id: &str,
     emoji: &str,
     now: i64,
 ) -> ApiResult<bool> {
-    let removed = conn
+    let mine: Vec<(String, String)> = conn
         .prepare_cached(
-            "DELETE FROM message_reactions WHERE message_id = ?1 AND user_id = ?2 AND emoji = ?3",
+            "SELECT id, emoji FROM message_reactions WHERE message_id = ?1 AND user_id = ?2
+             ORDER BY created_at, id",
         )?
-        .execute(params![message_id, user_id, emoji])?;
-    if removed > 0 {
-        return Ok(false);
+        .query_map(params![message_id, user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    match mine.first() {
+        Some((_, e)) if mine.len() == 1 && e == emoji => Ok(false),
+        Some((id, _)) => {
+            conn.prepare_cached(
+                "DELETE FROM message_reactions WHERE message_id = ?1 AND user_id = ?2 AND id != ?3",
+            )?
+            .execute(params![message_id, user_id, id])?;
+            conn.prepare_cached("UPDATE message_reactions SET emoji = ?2 WHERE id = ?1")?
+                .execute(params![id, emoji])?;
+            Ok(true)
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO message_reactions (id, message_id, user_id, emoji, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![crate::ids::new_id(), message_id, user_id, emoji, now])?;
+            Ok(true)
+        }
     }
-    conn.prepare_cached(
-        "INSERT INTO message_reactions (id, message_id, user_id, emoji, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![crate::ids::new_id(), message_id, user_id, emoji, now])?;
-    Ok(true)
+}
+
+/// Removes the user's reaction from a message; returns whether there was one.
+pub fn remove_reaction(conn: &Connection, message_id: &str, user_id: &str) -> ApiResult<bool> {
+    Ok(conn
+        .prepare_cached("DELETE FROM message_reactions WHERE message_id = ?1 AND user_id = ?2")?
+        .execute(params![message_id, user_id])?
+        > 0)
 }
 
 /// Hides a message from one user's list (idempotent).

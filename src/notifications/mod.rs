@@ -126,6 +126,18 @@ pub fn deliver(
     Ok((d.recipient_id.clone(), doc))
 }
 
+/// The socket events of a new notification, to the recipient's sockets:
+/// the original's `notification` (social.md §5) and `notification:new`,
+/// the same document on both.
+pub const SOCKET_EVENTS: [&str; 2] = ["notification", "notification:new"];
+
+/// Emits a stored notification on the recipient's sockets (after commit).
+pub fn announce(state: &AppState, user: &str, doc: &Value) {
+    for ev in SOCKET_EVENTS {
+        state.realtime.emit_to_user(user, ev, doc);
+    }
+}
+
 /// Preferences read once per recipient within one transaction.
 #[derive(Default)]
 pub struct PrefsCache(std::collections::HashMap<String, Preferences>);
@@ -224,7 +236,7 @@ pub async fn on_events(state: AppState, batch: Vec<Event>) -> Result<(), String>
         .await
         .map_err(|e| e.to_string())?;
     for (user, doc) in fresh {
-        state.realtime.emit_to_user(&user, "notification:new", &doc);
+        announce(&state, &user, &doc);
     }
     Ok(())
 }
@@ -312,7 +324,7 @@ pub async fn broadcast_job(state: AppState, job: Job) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     for (user, doc) in fresh {
-        state.realtime.emit_to_user(&user, "notification:new", &doc);
+        announce(&state, &user, &doc);
     }
     Ok(())
 }

@@ -317,9 +317,7 @@ async fn create_notification(
                     deliver(tx, &draft, &prefs, offset, now)
                 })
                 .await?;
-            state
-                .realtime
-                .emit_to_user(&user_id, "notification:new", &doc);
+            crate::notifications::announce(&state, &user_id, &doc);
             Ok((
                 StatusCode::CREATED,
                 Json(

@@ -9,7 +9,7 @@
 //! | `message.reaction` | `message:reaction {messageId, conversationId, reactions, userId, emoji, added}` | members |
 //! | `message.deleted` | `message:deleted {messageId, conversationId}` | members |
 //! | `message.read` | `message:read {messageId, messageIds, conversationId, userId}` | members |
-//! | `conversation.created` / `.updated` | `conversation:created` / `conversation:updated` (the conversation) | members (removed ones leave the room) |
+//! | `conversation.created` / `.updated` | `conversation:created` / `conversation:updated` (the conversation, with each member's own `unreadCount`) | members (removed ones leave the room) |
 //! | `booking.status_changed` | `booking_update`, `booking_updated`, `booking:updated` | `booking:<id>` |
 
 use std::collections::HashMap;
@@ -38,6 +38,9 @@ struct Out {
     payload: Value,
     /// Users whose sockets leave `conversation:<id>` first.
     leave: Option<(Vec<String>, String)>,
+    /// A conversation's per-member unread counts: each room (a user) then
+    /// gets the payload with its own top-level `unreadCount`.
+    unread: Option<HashMap<String, i64>>,
 }
 
 fn relevant(kind: &str) -> bool {
@@ -74,11 +77,28 @@ async fn on_events(state: AppState, events: Vec<Event>) -> Result<(), String> {
                 .leave(format!("conversation:{conversation}"))
                 .await;
         }
-        for ev in out.events {
-            state
-                .realtime
-                .emit_to_rooms(out.rooms.clone(), ev, &out.payload)
-                .await;
+        match &out.unread {
+            None => {
+                for ev in out.events {
+                    state
+                        .realtime
+                        .emit_to_rooms(out.rooms.clone(), ev, &out.payload)
+                        .await;
+                }
+            }
+            // One payload at a time, so a big group holds one copy, not one per member.
+            Some(unread) => {
+                let mut payload = out.payload.clone();
+                for user in &out.rooms {
+                    payload["unreadCount"] = json!(unread.get(user).copied().unwrap_or(0));
+                    for ev in out.events {
+                        state
+                            .realtime
+                            .emit_to_rooms(vec![user.clone()], ev, &payload)
+                            .await;
+                    }
+                }
+            }
         }
     }
     Ok(())
@@ -119,6 +139,7 @@ fn plan(
                     events: &["message:new", "new_message"],
                     payload: doc,
                     leave: None,
+                    unread: None,
                 });
             }
             "message.reaction" => {
@@ -131,6 +152,7 @@ fn plan(
                                     "reactions": reactions_json(all.get(&mid).map(Vec::as_slice).unwrap_or(&[])),
                                     "userId": p["reactorId"], "emoji": p["emoji"], "added": p["added"]}),
                     leave: None,
+                    unread: None,
                 });
             }
             "message.deleted" => outs.push(Out {
@@ -138,6 +160,7 @@ fn plan(
                 events: &["message:deleted"],
                 payload: json!({"messageId": p["messageId"], "conversationId": p["conversationId"]}),
                 leave: None,
+                unread: None,
             }),
             "message.read" => {
                 let ids = p["messageIds"].as_array().cloned().unwrap_or_default();
@@ -148,6 +171,7 @@ fn plan(
                                     "conversationId": p["conversationId"], "userId": p["readerId"],
                                     "readAt": iso(e.created_at)}),
                     leave: None,
+                    unread: None,
                 });
             }
             "conversation.created" | "conversation.updated" => {
@@ -168,7 +192,13 @@ fn plan(
                     rooms,
                     events: if created { &["conversation:created"] } else { &["conversation:updated"] },
                     payload: doc,
-                    leave: (!removed.is_empty()).then_some((removed, cid)),
+                    leave: (!removed.is_empty()).then_some((removed, cid.clone())),
+                    unread: Some(
+                        chat_store::members(conn, &cid)?
+                            .into_iter()
+                            .map(|m| (m.user_id, m.unread_count))
+                            .collect(),
+                    ),
                 });
             }
             "booking.status_changed" => {
@@ -179,6 +209,7 @@ fn plan(
                     payload: json!({"bookingId": bid, "_id": bid, "status": p["to"], "from": p["from"],
                                     "to": p["to"], "updatedAt": iso(e.created_at)}),
                     leave: None,
+                    unread: None,
                 });
             }
             _ => {}

@@ -2,7 +2,7 @@
 //! which conversation, and emitting an event to a user's sockets.
 //!
 //! This is the one seam other modules use (notifications ask "is this user
-//! watching the conversation?" and push `notification:new`); the Socket.IO
+//! watching the conversation?" and push `notification` / `notification:new`); the Socket.IO
 //! server plugs its emitter in with [`Realtime::install`]. Keeping the
 //! emitting behind this type lets a multi-node adapter replace it later.
 //!

@@ -60,9 +60,11 @@ fn build(state: &AppState) -> (SocketIoLayer, SocketIo) {
         jwt: state.jwt.clone(),
         realtime: Arc::downgrade(&state.realtime),
     };
+    // pingInterval 25 s and pingTimeout 60 s, the original's (social.md §5):
+    // clients time a dead connection from these handshake values.
     let (layer, io) = SocketIo::builder()
         .ping_interval(Duration::from_secs(25))
-        .ping_timeout(Duration::from_secs(20))
+        .ping_timeout(Duration::from_secs(60))
         .max_buffer_size(64)
         .ws_read_buffer_size(1024)
         .with_state(ctx)

@@ -439,6 +439,381 @@ async fn per_member_marks_archive_and_list_filters() {
     s.stop().await;
 }
 
+/// The keys of an object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    k.sort();
+    k
+}
+
+/// Asserts `v` has every key of `want` (the wire's) and none of `never`.
+#[track_caller]
+fn has_keys(v: &Value, want: &[&str], never: &[&str]) {
+    let got = keys(v);
+    let missing: Vec<&&str> = want
+        .iter()
+        .filter(|k| !got.iter().any(|g| g == *k))
+        .collect();
+    let extra: Vec<&&str> = never
+        .iter()
+        .filter(|k| got.iter().any(|g| g == *k))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, unwanted {extra:?} in {v}"
+    );
+}
+
+/// A populated user as Mongoose writes it (`fullName` and `age` are virtuals).
+const PERSON: &[&str] = &[
+    "_id",
+    "id",
+    "firstName",
+    "lastName",
+    "fullName",
+    "age",
+    "profilePicture",
+];
+
+/// social.md §2-3, key by key: the envelopes, the conversation document
+/// (participants populated and as `{user, unreadCount}`, settings per
+/// member, `lastMessage.sender` populated with the User virtuals), the
+/// message document of a fresh text message (verified in the original),
+/// attachments as the model's subdocuments, and the errors' wording.
+#[tokio::test]
+async fn conversations_and_messages_answer_with_the_wire_keys() {
+    let s = TestServer::start().await;
+    let a = s.register("customer").await;
+    let b = s.register("technician").await;
+    let created = s
+        .post(
+            "/api/v1/conversations",
+            Some(&a.token),
+            json!({"type": "direct", "participants": [b.id]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(keys(&created), ["conversation", "message", "success"]);
+    assert_eq!(created["message"], "Conversation created successfully");
+    let conv = &created["conversation"];
+    let cid = id_of(conv);
+    has_keys(
+        conv,
+        &[
+            "_id",
+            "id",
+            "type",
+            "participants",
+            "participantSettings",
+            "lastMessageAt",
+            "status",
+            "createdBy",
+            "settings",
+            "metadata",
+            "participantCount",
+            "unreadCount",
+            "createdAt",
+            "updatedAt",
+            "__v",
+        ],
+        &["lastMessage", "booking", "name"],
+    );
+    assert_eq!(conv["_id"], conv["id"]);
+    assert_eq!(conv["createdBy"], a.id.as_str());
+    assert_eq!(
+        keys(&conv["settings"]),
+        ["allowCalls", "allowMediaSharing", "onlyAdminsCanSend"]
+    );
+    assert_eq!(keys(&conv["metadata"]), ["lastActivity", "totalMessages"]);
+    for p in conv["participants"].as_array().unwrap() {
+        has_keys(p, &[PERSON, &["user", "unreadCount"]].concat(), &[]);
+        has_keys(&p["user"], PERSON, &[]);
+        assert!(
+            p["age"].is_null() && p["profilePicture"]["url"].is_string(),
+            "{p}"
+        );
+    }
+    for entry in conv["participantSettings"].as_array().unwrap() {
+        // Unset dates are left out, as Mongoose leaves undefined keys out.
+        has_keys(
+            entry,
+            &["user", "unreadCount", "isMuted", "isPinned", "isArchived"],
+            &["mutedUntil", "lastReadAt", "_id"],
+        );
+    }
+    let again = s
+        .post(
+            "/api/v1/conversations",
+            Some(&b.token),
+            json!({"type": "direct", "participants": [a.id]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(again["message"], "Conversation already exists");
+    // The original's validator wording.
+    for body in [
+        json!({"type": "direct", "participants": []}),
+        json!({"type": "group", "name": "G"}),
+        json!({"type": "booking", "participants": []}),
+    ] {
+        let e = s
+            .post("/api/v1/conversations", Some(&a.token), body.clone())
+            .await
+            .expect(400);
+        assert_eq!(e["errors"][0]["field"], "participants", "{body}");
+        assert_eq!(
+            e["errors"][0]["message"], "At least one participant is required",
+            "{body}"
+        );
+    }
+    let e = s
+        .post(
+            "/api/v1/conversations",
+            Some(&a.token),
+            json!({"type": "chat", "participants": [b.id]}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(
+        e["errors"][0]["message"],
+        "Valid conversation type is required"
+    );
+
+    // POST /messages: `message` holds the object; a fresh text message
+    // carries every key the original's did.
+    let sent = s
+        .post(
+            "/api/v1/messages",
+            Some(&a.token),
+            json!({"conversation": cid, "type": "text", "text": "hello there"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(keys(&sent), ["message", "success"]);
+    let m = &sent["message"];
+    has_keys(
+        m,
+        &[
+            "conversation",
+            "sender",
+            "type",
+            "text",
+            "isEncrypted",
+            "status",
+            "mentions",
+            "isEdited",
+            "isDeleted",
+            "deletedFor",
+            "_id",
+            "attachments",
+            "readBy",
+            "reactions",
+            "editHistory",
+            "createdAt",
+            "updatedAt",
+            "__v",
+            "isRead",
+            "readCount",
+            "id",
+        ],
+        &[
+            "callInfo",
+            "systemInfo",
+            "metadata",
+            "deletedAt",
+            "deletedBy",
+            "replyTo",
+        ],
+    );
+    assert_eq!(
+        (
+            m["text"].as_str(),
+            m["status"].as_str(),
+            m["isRead"].as_bool(),
+            m["readCount"].as_i64()
+        ),
+        (Some("hello there"), Some("sent"), Some(false), Some(0))
+    );
+    assert_eq!(m["conversation"], cid.as_str());
+    has_keys(&m["sender"], PERSON, &["email", "phoneNumber"]);
+    assert_eq!(m["sender"]["fullName"], "Test customer");
+    // The swagger's `content` is taken as the text.
+    let via_content = s
+        .post(
+            "/api/v1/messages",
+            Some(&a.token),
+            json!({"conversation": cid, "type": "text", "content": "from swagger"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(via_content["message"]["text"], "from swagger");
+    // A place is also a `location` attachment of the model's shape.
+    let place = s
+        .post(
+            "/api/v1/messages",
+            Some(&a.token),
+            json!({"conversation": cid, "type": "location",
+                   "location": {"coordinates": [36.8, -1.3], "name": "Moi Avenue"}}),
+        )
+        .await
+        .expect(201)["message"]
+        .clone();
+    assert_eq!(
+        place["attachments"],
+        json!([{"type": "location", "url": "geo:-1.3,36.8",
+                "coordinates": {"latitude": -1.3, "longitude": 36.8}, "locationName": "Moi Avenue"}])
+    );
+    // Media attachments carry mimeType and no null keys.
+    let photo = crate::media::upload_png(&s, &a.token).await;
+    let image = s
+        .post(
+            "/api/v1/messages",
+            Some(&a.token),
+            json!({"conversation": cid, "type": "image", "media": [photo["id"]]}),
+        )
+        .await
+        .expect(201)["message"]
+        .clone();
+    let att = &image["attachments"][0];
+    has_keys(att, &["type", "url", "publicId", "size", "mimeType"], &[]);
+    assert_eq!(
+        (att["type"].as_str(), att["mimeType"].as_str()),
+        (Some("image"), Some("image/png"))
+    );
+    assert!(
+        att.as_object().unwrap().values().all(|v| !v.is_null()),
+        "{att}"
+    );
+
+    // The list: the named-key envelope; lastMessage {text, sender, timestamp}
+    // with the sender populated (`firstName lastName` and the virtuals).
+    let list = s
+        .get("/api/v1/conversations?status=active", Some(&b.token))
+        .await
+        .expect(200);
+    has_keys(
+        &list,
+        &[
+            "success",
+            "count",
+            "total",
+            "page",
+            "pages",
+            "conversations",
+        ],
+        &[],
+    );
+    let item = &list["conversations"][0];
+    assert_eq!(item["unreadCount"], 4);
+    has_keys(&item["lastMessage"], &["text", "sender", "timestamp"], &[]);
+    assert_eq!(item["lastMessage"]["text"], "[image]");
+    let sender = &item["lastMessage"]["sender"];
+    assert_eq!(
+        keys(sender),
+        ["_id", "age", "firstName", "fullName", "id", "lastName"]
+    );
+    assert_eq!(
+        (sender["_id"].as_str(), sender["age"].is_null()),
+        (Some(a.id.as_str()), true)
+    );
+    let you = item["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user"]["_id"] == b.id.as_str())
+        .unwrap();
+    assert_eq!(you["unreadCount"], 4);
+    assert_eq!(you["role"], "technician");
+
+    // GET /messages, mark-read, the receipts on the messages.
+    let msgs = s
+        .get(
+            &format!("/api/v1/messages?conversation={cid}"),
+            Some(&b.token),
+        )
+        .await
+        .expect(200);
+    has_keys(
+        &msgs,
+        &["success", "count", "total", "page", "pages", "messages"],
+        &[],
+    );
+    let done = s
+        .put(
+            "/api/v1/messages/mark-read",
+            Some(&b.token),
+            json!({"conversation": cid}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (done["success"].as_bool(), done["message"].as_str()),
+        (Some(true), Some("Messages marked as read"))
+    );
+    let msgs = s
+        .get(
+            &format!("/api/v1/messages?conversation={cid}"),
+            Some(&a.token),
+        )
+        .await
+        .expect(200);
+    let first = &msgs["messages"][0];
+    assert_eq!(keys(&first["readBy"][0]), ["readAt", "user"]);
+    let settings = s
+        .put(
+            &format!("/api/v1/conversations/{cid}/settings"),
+            Some(&b.token),
+            json!({"isPinned": true}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(settings["message"], "Settings updated successfully");
+    has_keys(
+        &settings["settings"],
+        &[
+            "user",
+            "unreadCount",
+            "isMuted",
+            "isPinned",
+            "isArchived",
+            "lastReadAt",
+        ],
+        &["mutedUntil"],
+    );
+    assert_eq!(settings["settings"]["user"], b.id.as_str());
+    // Deleted for everyone: still listed, text null, attachments emptied.
+    s.delete(
+        &format!("/api/v1/messages/{}/everyone", id_of(&image)),
+        Some(&a.token),
+    )
+    .await
+    .expect(200);
+    let msgs = s
+        .get(
+            &format!("/api/v1/messages?conversation={cid}"),
+            Some(&b.token),
+        )
+        .await
+        .expect(200);
+    let gone = msgs["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["_id"] == image["_id"])
+        .unwrap();
+    has_keys(gone, &["isDeleted", "deletedAt", "deletedBy"], &[]);
+    assert_eq!(
+        (gone["text"].is_null(), gone["attachments"].clone()),
+        (true, json!([]))
+    );
+    s.stop().await;
+}
+
 // ---------------------------------------------------------------- messages
 
 #[tokio::test]
@@ -710,7 +1085,7 @@ async fn unread_counts_mark_read_pages_and_the_before_cursor() {
 }
 
 #[tokio::test]
-async fn reactions_toggle_one_per_user_per_emoji() {
+async fn reactions_are_one_per_user_and_a_new_emoji_replaces_the_old() {
     let s = TestServer::start().await;
     let a = s.register("customer").await;
     let b = s.register("technician").await;
@@ -726,22 +1101,65 @@ async fn reactions_toggle_one_per_user_per_emoji() {
     );
     let m = id_of(&send(&s, &a, &conv, "react to me").await);
     let path = format!("/api/v1/messages/{m}/reaction");
-    // (who, emoji, status, added, reactions after)
-    let steps: Vec<(&TestUser, &str, u16, bool, usize)> = vec![
-        (&b, "👍", 200, true, 1),
-        (&a, "👍", 200, true, 2),
-        (&b, "❤️", 200, true, 3),
-        (&b, "👍", 200, false, 2),
-        (&stranger, "👍", 404, false, 0),
+    // (who, method, emoji, status, (user, emoji) pairs after)
+    type Step<'a> = (&'a TestUser, &'a str, &'a str, u16, Vec<(&'a str, &'a str)>);
+    let steps: Vec<Step> = vec![
+        (&b, "POST", "👍", 200, vec![(&b.id, "👍")]),
+        (&b, "POST", "❤️", 200, vec![(&b.id, "❤️")]),
+        (&b, "POST", "❤️", 200, vec![(&b.id, "❤️")]),
+        (&a, "POST", "👍", 200, vec![(&b.id, "❤️"), (&a.id, "👍")]),
+        (&stranger, "POST", "👍", 404, vec![]),
+        (&stranger, "DELETE", "", 404, vec![]),
+        (&b, "DELETE", "", 200, vec![(&a.id, "👍")]),
+        (&b, "DELETE", "", 200, vec![(&a.id, "👍")]),
     ];
-    for (who, emoji, status, added, count) in steps {
-        let got = s
-            .post(&path, Some(&who.token), json!({"emoji": emoji}))
-            .await
-            .expect(status);
-        if status == 200 {
-            assert_eq!(got["added"], added);
-            assert_eq!(got["reactions"].as_array().unwrap().len(), count, "{got}");
+    let mut first_of_b: Option<Value> = None;
+    for (who, method, emoji, status, want) in steps {
+        let got = match method {
+            "POST" => {
+                s.post(&path, Some(&who.token), json!({"emoji": emoji}))
+                    .await
+            }
+            _ => s.delete(&path, Some(&who.token)).await,
+        }
+        .expect(status);
+        if status != 200 {
+            continue;
+        }
+        assert_eq!(keys(&got), ["message", "reactions", "success"], "{got}");
+        assert_eq!(
+            got["message"],
+            if method == "POST" {
+                "Reaction added successfully"
+            } else {
+                "Reaction removed successfully"
+            }
+        );
+        let pairs: Vec<(&str, &str)> = got["reactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["user"].as_str().unwrap(), r["emoji"].as_str().unwrap()))
+            .collect();
+        assert_eq!(pairs, want, "{method} {emoji} by {}", who.role);
+        for r in got["reactions"].as_array().unwrap() {
+            let mut k: Vec<&String> = r.as_object().unwrap().keys().collect();
+            k.sort();
+            assert_eq!(k, ["_id", "createdAt", "emoji", "id", "user"], "{r}");
+            assert_eq!(r["_id"], r["id"]);
+        }
+        // b's reaction keeps its _id and createdAt when its emoji changes.
+        if let Some(mine) = got["reactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["user"] == b.id.as_str())
+        {
+            let was = first_of_b.get_or_insert_with(|| mine.clone());
+            assert_eq!(
+                (&mine["_id"], &mine["createdAt"]),
+                (&was["_id"], &was["createdAt"])
+            );
         }
     }
     let e = s
@@ -749,7 +1167,8 @@ async fn reactions_toggle_one_per_user_per_emoji() {
         .await
         .expect(400);
     assert_eq!(fields(&e), ["emoji"]);
-    let kinds: Vec<String> = s
+    assert_eq!(e["errors"][0]["message"], "Emoji is required");
+    let payloads: Vec<String> = s
         .query(|c| {
             let mut st = c.prepare(
                 "SELECT payload FROM events WHERE kind = 'message.reaction' ORDER BY id",
@@ -758,10 +1177,26 @@ async fn reactions_toggle_one_per_user_per_emoji() {
             rows.collect()
         })
         .await;
-    let last: Value = serde_json::from_str(kinds.last().unwrap()).unwrap();
+    // Three changes and one removal: the same emoji again and the second
+    // DELETE changed nothing.
+    assert_eq!(payloads.len(), 4, "{payloads:?}");
+    let last: Value = serde_json::from_str(payloads.last().unwrap()).unwrap();
     assert_eq!(last["added"], false);
     assert_eq!(last["authorId"], a.id.as_str());
     assert_eq!(last["reactorId"], b.id.as_str());
+    // The message's own reactions agree.
+    let list = s
+        .get(
+            &format!("/api/v1/messages?conversation={conv}"),
+            Some(&a.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(list["messages"][0]["reactions"][0]["emoji"], "👍");
+    assert_eq!(
+        list["messages"][0]["reactions"].as_array().unwrap().len(),
+        1
+    );
     s.stop().await;
 }
 
@@ -967,6 +1402,17 @@ async fn a_booking_with_a_technician_has_its_conversation_and_status_lines() {
     .await;
     assert_eq!(id_of(&same), id_of(&conv));
     let cid = id_of(&conv);
+    // Only GET /conversations/:id populates the booking (the whole document).
+    assert_eq!(conv["booking"], bid.as_str());
+    let one = s
+        .get(&format!("/api/v1/conversations/{cid}"), Some(&tech.token))
+        .await
+        .expect(200)["conversation"]
+        .clone();
+    assert_eq!(one["booking"]["_id"], bid.as_str(), "{one}");
+    assert_eq!(one["booking"]["bookingNumber"], booking["bookingNumber"]);
+    assert!(one["booking"]["timeSlot"].is_object(), "{one}");
+    assert_eq!(one["booking"]["customer"]["_id"], customer.id.as_str());
     // A status change posts a system line.
     s.put(
         &format!("/api/v1/bookings/{bid}/status"),
@@ -1092,6 +1538,47 @@ async fn chat_events_carry_the_agreed_payloads() {
 
 // ---------------------------------------------------------------- sockets
 
+/// The engine.io handshake carries the original's timers (pingInterval
+/// 25 s, pingTimeout 60 s), and the web client's own origin
+/// (`client_web_url`) passes CORS for polling as for the API.
+#[tokio::test]
+async fn the_socket_handshake_has_the_originals_timers_and_cors() {
+    let s = TestServer::start_with(|c| c.client_web_url = "https://app.example.com/".into()).await;
+    for origin in ["https://app.example.com", "http://localhost:3001"] {
+        let res = s
+            .client
+            .get(s.url("/socket.io/?EIO=4&transport=polling"))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(
+            res.headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok()),
+            Some(origin)
+        );
+        let body = res.text().await.unwrap();
+        let open: Value = serde_json::from_str(body.strip_prefix('0').unwrap_or(&body))
+            .unwrap_or_else(|_| panic!("not an open packet: {body}"));
+        assert_eq!(
+            (open["pingInterval"].as_i64(), open["pingTimeout"].as_i64()),
+            (Some(25_000), Some(60_000)),
+            "{open}"
+        );
+    }
+    let res = s
+        .client
+        .get(s.url("/socket.io/?EIO=4&transport=polling"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    s.stop().await;
+}
+
 /// The official socket.io-client (node) against the real server: token
 /// auth over websocket and polling, refusals, joins, typing, presence and
 /// `message:new` within 100 ms of a REST send, in both vocabularies.
@@ -1143,6 +1630,7 @@ async fn the_official_socket_io_client_talks_to_us() {
         .await
         .expect(201)["booking"]
         .clone();
+    let admin = s.staff("admin").await;
     let script = format!("{}/tests/node/chat_interop.js", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::process::Command::new(&node)
         .arg(&script)
@@ -1151,6 +1639,8 @@ async fn the_official_socket_io_client_talks_to_us() {
         .env("TOKEN_A", &a.token)
         .env("TOKEN_B", &b.token)
         .env("TOKEN_C", &c.token)
+        .env("TOKEN_ADMIN", &admin.token)
+        .env("USER_C", &c.id)
         .env("BOOKING", id_of(&booking))
         .env("USER_A", &a.id)
         .env("USER_B", &b.id)
@@ -1228,10 +1718,21 @@ async fn the_official_socket_io_client_talks_to_us() {
         r["conversationCreated"]["settings"]["onlyAdminsCanSend"], false,
         "{r}"
     );
+    // Each member hears the group's update with their own unread count.
+    assert_eq!(r["addStatus"], 200, "{r}");
+    assert_eq!(
+        r["updated"],
+        json!({"unreadA": 1, "unreadB": 0, "countA": 3, "countB": 3}),
+        "{r}"
+    );
     // A second tab coming and going changes nothing for the contacts.
     assert_eq!(r["presenceFlickers"], 0, "{r}");
     assert_eq!(r["offline"]["userId"], b.id.as_str(), "{r}");
     assert!(r["offline"]["lastSeen"].is_string(), "{r}");
+    assert_eq!(r["noticeStatus"], 201, "{r}");
+    assert_eq!(r["notice"]["recipient"], a.id.as_str(), "{r}");
+    assert_eq!(r["notice"]["body"], "From 2am", "{r}");
+    assert_eq!(r["notice"], r["noticeNew"], "{r}");
     let seen: i64 = s
         .query(|c| c.query_row("SELECT COUNT(*) FROM chat_presence", [], |r| r.get(0)))
         .await;

@@ -958,6 +958,15 @@ async fn chat_posts_support_and_security_events_map_through_the_table() {
     assert!(sockets
         .iter()
         .any(|(u, e, p)| u == &b.id && e == "notification:new" && p["type"] == "post_liked"));
+    // The original's event name (social.md §5) carries the same document.
+    let named = |ev: &str| -> Vec<Value> {
+        sockets
+            .iter()
+            .filter(|(u, e, p)| u == &b.id && e == ev && p["type"] == "post_liked")
+            .map(|(_, _, p)| p.clone())
+            .collect()
+    };
+    assert_eq!(named("notification"), named("notification:new"));
     assert!(!sockets
         .iter()
         .any(|(u, _, p)| u == &c.id && p["type"] == "new_message"));

@@ -1,12 +1,13 @@
 // Drives the official socket.io-client against a running BaiTech server and
 // prints one JSON object of observations on stdout; tests/api/chat.rs
-// asserts on it. Env: BASE, TOKEN_A, TOKEN_B, TOKEN_C, USER_A, USER_B, CONV,
-// FOREIGN, BOOKING (A is its customer, B its technician, C a stranger).
+// asserts on it. Env: BASE, TOKEN_A, TOKEN_B, TOKEN_C, USER_A, USER_B, USER_C,
+// TOKEN_ADMIN, CONV, FOREIGN, BOOKING (A is its customer, B its technician,
+// C a stranger).
 // NODE_PATH points at tests/node/node_modules.
 'use strict';
 const { io } = require('socket.io-client');
 
-const { BASE, TOKEN_A, TOKEN_B, TOKEN_C, USER_A, USER_B, CONV, FOREIGN, BOOKING } = process.env;
+const { BASE, TOKEN_A, TOKEN_B, TOKEN_C, TOKEN_ADMIN, USER_A, USER_B, USER_C, CONV, FOREIGN, BOOKING } = process.env;
 const out = {};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const once = (sock, ev, ms = 3000) =>
@@ -17,6 +18,24 @@ const once = (sock, ev, ms = 3000) =>
       resolve(data === undefined ? true : data);
     });
   });
+
+// The first `ev` whose payload satisfies `pred` (null after `ms`).
+const onceWhere = (sock, ev, pred, ms = 3000) =>
+  new Promise((resolve) => {
+    const seen = (data) => {
+      if (!pred(data)) return;
+      clearTimeout(t);
+      sock.off(ev, seen);
+      resolve(data);
+    };
+    const t = setTimeout(() => {
+      sock.off(ev, seen);
+      resolve(null);
+    }, ms);
+    sock.on(ev, seen);
+  });
+
+const as = (token) => ({ 'content-type': 'application/json', authorization: `Bearer ${token}` });
 
 function connect(opts) {
   return io(BASE, { reconnection: false, forceNew: true, timeout: 5000, ...opts });
@@ -112,6 +131,32 @@ async function main() {
   out.groupStatus = group.status;
   out.conversationCreated = await created;
 
+  // An update of the group reaches each member with their OWN unreadCount:
+  // B wrote once (A has 1 unread, B none), then A adds C.
+  const groupId = out.conversationCreated && out.conversationCreated._id;
+  const inGroup = onceWhere(a, 'message:new', (m) => m && m.conversation === groupId);
+  await fetch(`${BASE}/api/v1/messages`, {
+    method: 'POST',
+    headers: as(TOKEN_B),
+    body: JSON.stringify({ conversation: groupId, type: 'text', text: 'for the group' }),
+  });
+  await inGroup;
+  const updA = once(a, 'conversation:updated');
+  const updB = once(b, 'conversation:updated');
+  const addC = await fetch(`${BASE}/api/v1/conversations/${groupId}/participants`, {
+    method: 'POST',
+    headers: as(TOKEN_A),
+    body: JSON.stringify({ userId: USER_C }),
+  });
+  out.addStatus = addC.status;
+  const [ua, ub] = [await updA, await updB];
+  out.updated = {
+    unreadA: ua && ua.unreadCount,
+    unreadB: ub && ub.unreadCount,
+    countA: ua && ua.participantCount,
+    countB: ub && ub.participantCount,
+  };
+
   // Bookings: the parties subscribe, a stranger is refused; the technician's
   // location reaches the customer only; a status change reaches the room.
   const c = connect({ transports: ['websocket'], auth: { token: TOKEN_C } });
@@ -156,10 +201,26 @@ async function main() {
   await once(b2, 'connect');
   b2.close();
   await sleep(300);
-  out.presenceFlickers = aSeen.slice(mark).filter((e) => e.ev === 'user:offline' || e.ev === 'user:online').length;
+  out.presenceFlickers = aSeen
+    .slice(mark)
+    .filter((e) => (e.ev === 'user:offline' || e.ev === 'user:online') && e.data && e.data.userId === USER_B).length;
   const offline = once(a, 'user:offline');
   b.close();
   out.offline = await offline;
+
+  // An admin's notification reaches A under the original's event name
+  // `notification` and under `notification:new`, the same document.
+  const isNotice = (n) => n && n.title === 'Maintenance tonight';
+  const notice = onceWhere(a, 'notification', isNotice);
+  const noticeNew = onceWhere(a, 'notification:new', isNotice);
+  const posted = await fetch(`${BASE}/api/v1/notifications`, {
+    method: 'POST',
+    headers: as(TOKEN_ADMIN),
+    body: JSON.stringify({ recipient: USER_A, type: 'system_update', title: 'Maintenance tonight', message: 'From 2am' }),
+  });
+  out.noticeStatus = posted.status;
+  out.notice = await notice;
+  out.noticeNew = await noticeNew;
   a.close();
 }
 
