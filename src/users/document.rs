@@ -61,8 +61,10 @@ pub fn user_document(conn: &Connection, id: &str, viewer: Viewer) -> ApiResult<O
                     p.gender, p.date_of_birth, p.company_name, p.company_registration, p.department, p.employee_count,
                     p.billing_tax_id, p.billing_email, p.billing_address, p.billing_contact_name,
                     p.billing_contact_phone, p.payment_terms, COALESCE(p.followers_count, 0),
-                    COALESCE(p.following_count, 0), COALESCE(p.posts_count, 0), u.handle
-             FROM users u LEFT JOIN user_profiles p ON p.user_id = u.id WHERE u.id = ?1",
+                    COALESCE(p.following_count, 0), COALESCE(p.posts_count, 0), u.handle, cp.last_seen_at
+             FROM users u LEFT JOIN user_profiles p ON p.user_id = u.id
+                  LEFT JOIN chat_presence cp ON cp.user_id = u.id
+             WHERE u.id = ?1",
         )?
         .query_row([id], |r| {
             let first: String = r.get(3)?;
@@ -105,6 +107,10 @@ pub fn user_document(conn: &Connection, id: &str, viewer: Viewer) -> ApiResult<O
                 "followersCount": r.get::<_, i64>(38)?,
                 "followingCount": r.get::<_, i64>(39)?,
                 "postsCount": r.get::<_, i64>(40)?,
+                // Live presence is the realtime module's; callers that
+                // hold it overwrite `isOnline` (GET /users/:id does).
+                "isOnline": false,
+                "lastSeen": iso_opt(r.get(42)?),
                 "createdAt": iso(r.get(23)?),
                 "updatedAt": iso(r.get(24)?),
             });

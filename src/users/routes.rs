@@ -439,6 +439,7 @@ async fn get_user(
     let is_admin = caller.is_admin();
     load_target(&state, &id, is_admin).await?;
     let caller_id = caller.id().map(String::from);
+    let realtime = state.realtime.clone();
     let doc = state
         .db
         .read(move |c| {
@@ -449,6 +450,7 @@ async fn get_user(
             if let Some(me) = caller_id.as_deref().filter(|me| *me != id) {
                 doc["isFollowing"] = json!(store::is_following(c, me, &id)?);
             }
+            doc["isOnline"] = json!(realtime.is_online(&id));
             Ok(Some(doc))
         })
         .await?

@@ -226,6 +226,10 @@ pub struct UserDoc {
     pub followers_count: i64,
     pub following_count: i64,
     pub posts_count: i64,
+    /// Connected over Socket.IO now (`GET /users/:id`; false elsewhere).
+    pub is_online: bool,
+    /// When the last realtime connection closed.
+    pub last_seen: Option<String>,
     pub kyc: KycDoc,
     pub created_at: String,
     pub updated_at: String,

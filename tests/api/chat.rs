@@ -1737,5 +1737,18 @@ async fn the_official_socket_io_client_talks_to_us() {
         .query(|c| c.query_row("SELECT COUNT(*) FROM chat_presence", [], |r| r.get(0)))
         .await;
     assert!(seen >= 1);
+    // The profile shows the presence: B left (last seen), D never came.
+    let d = s.register("customer").await;
+    let profile = s
+        .get(&format!("/api/v1/users/{}", b.id), Some(&a.token))
+        .await
+        .expect(200);
+    assert_eq!(profile["user"]["isOnline"], false, "{profile}");
+    assert!(profile["user"]["lastSeen"].is_string(), "{profile}");
+    let profile = s
+        .get(&format!("/api/v1/users/{}", d.id), Some(&a.token))
+        .await
+        .expect(200);
+    assert_eq!(profile["user"]["lastSeen"], Value::Null, "{profile}");
     s.stop().await;
 }
