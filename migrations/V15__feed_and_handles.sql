@@ -1,26 +1,38 @@
 -- The feed's per-author and per-type walks carry the id tie-break, so
 -- `ORDER BY created_at DESC, id DESC` reads them in order instead of
 -- sorting every post of an author or of a type (`type=tip` sorted ~170k
--- rows per page on 1M posts). The author index also holds `visibility`,
--- so the `following=true` feed picks its window from the index alone.
+-- rows per page on 1M posts). The author index also holds `visibility`
+-- and `type`, so the `following=true` feed picks its window from the
+-- index alone.
 DROP INDEX posts_by_author;
-CREATE INDEX posts_by_author ON posts (author_id, created_at DESC, id DESC, visibility)
+CREATE INDEX posts_by_author ON posts (author_id, created_at DESC, id DESC, visibility, type)
     WHERE status = 'published';
 DROP INDEX posts_by_type;
 CREATE INDEX posts_by_type ON posts (type, created_at DESC, id DESC) WHERE status = 'published';
+-- With the type, a signed-in viewer's `type=` total counts their own and
+-- followed non-public posts from this index alone.
+DROP INDEX posts_non_public;
+CREATE INDEX posts_non_public ON posts (author_id, visibility, type)
+    WHERE status = 'published' AND visibility <> 'public';
 
 -- Per author, the published posts their followers may see (public and
--- followers-only): the `following=true` feed's `total` is the sum over the
--- accounts a viewer follows, not a count of their posts. Kept in the
--- transaction of each change, like `post_totals`.
+-- followers-only), in all (`*`) and per type: the `following=true` feed's
+-- `total` is a sum over the accounts a viewer follows, not a count of
+-- their posts. Kept in the transaction of each change, like `post_totals`.
 CREATE TABLE post_author_totals (
-    author_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
-    n         INTEGER NOT NULL DEFAULT 0 CHECK (n >= 0)
+    author_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    scope     TEXT NOT NULL,
+    n         INTEGER NOT NULL DEFAULT 0 CHECK (n >= 0),
+    PRIMARY KEY (author_id, scope)
 ) WITHOUT ROWID;
-INSERT INTO post_author_totals (author_id, n)
-    SELECT author_id, COUNT(*) FROM posts
+INSERT INTO post_author_totals (author_id, scope, n)
+    SELECT author_id, '*', COUNT(*) FROM posts
     WHERE status = 'published' AND visibility <> 'private'
     GROUP BY author_id;
+INSERT INTO post_author_totals (author_id, scope, n)
+    SELECT author_id, type, COUNT(*) FROM posts
+    WHERE status = 'published' AND visibility <> 'private'
+    GROUP BY author_id, type;
 
 -- A public handle per account (`@handle` in post captions resolves to it).
 -- Lower-case ASCII letters, digits and `_`; assigned from the name at

@@ -87,13 +87,15 @@ fn is_followed_feed(status: &str, visibility: &str) -> bool {
     status == "published" && visibility != "private"
 }
 
-/// Moves `author`'s count of posts their followers see by `delta`.
-fn move_author_total(conn: &Connection, author: &str, delta: i64) -> ApiResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO post_author_totals (author_id, n) VALUES (?1, MAX(0, ?2))
-         ON CONFLICT (author_id) DO UPDATE SET n = MAX(0, n + ?2)",
-    )?
-    .execute(params![author, delta])?;
+/// Moves `author`'s count of posts their followers see (in all and of
+/// `kind`) by `delta`.
+fn move_author_total(conn: &Connection, author: &str, kind: &str, delta: i64) -> ApiResult<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO post_author_totals (author_id, scope, n) VALUES (?1, ?2, MAX(0, ?3))
+         ON CONFLICT (author_id, scope) DO UPDATE SET n = MAX(0, n + ?3)",
+    )?;
+    stmt.execute(params![author, "*", delta])?;
+    stmt.execute(params![author, kind, delta])?;
     Ok(())
 }
 
@@ -138,7 +140,7 @@ pub fn insert(conn: &Connection, post: &Post) -> ApiResult<()> {
         move_totals(conn, &post.kind, 1)?;
     }
     if is_followed_feed(&post.status, &post.visibility) {
-        move_author_total(conn, &post.author_id, 1)?;
+        move_author_total(conn, &post.author_id, &post.kind, 1)?;
     }
     Ok(())
 }
@@ -179,7 +181,7 @@ pub fn save(conn: &Connection, before: &Post, after: &Post) -> ApiResult<()> {
     let was = is_followed_feed(&before.status, &before.visibility);
     let is = is_followed_feed(&after.status, &after.visibility);
     if was != is {
-        move_author_total(conn, &after.author_id, if is { 1 } else { -1 })?;
+        move_author_total(conn, &after.author_id, &after.kind, if is { 1 } else { -1 })?;
     }
     Ok(())
 }
@@ -522,30 +524,21 @@ pub fn following_window(
     len: i64,
 ) -> ApiResult<(Vec<Post>, i64)> {
     let list = serde_json::to_string(followees)?;
+    let scope = kind.unwrap_or("*");
     let per_author: Vec<(String, i64)> = conn
         .prepare_cached(
             "SELECT author_id, n FROM post_author_totals
-             WHERE n > 0 AND author_id IN (SELECT value FROM json_each(?1))",
+             WHERE scope = ?2 AND n > 0 AND author_id IN (SELECT value FROM json_each(?1))",
         )?
-        .query_map([&list], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![list, scope], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let followed: i64 = per_author.iter().map(|(_, n)| n).sum();
-    if followed == 0 {
+    let total: i64 = per_author.iter().map(|(_, n)| n).sum();
+    if total == 0 {
         return Ok((Vec::new(), 0));
     }
-    let total = match kind {
-        None => followed,
-        Some(kind) => conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM posts p INDEXED BY posts_by_author
-                 WHERE p.status = 'published' AND p.visibility <> 'private' AND p.type = ?2
-                   AND p.author_id IN (SELECT value FROM json_each(?1))",
-            )?
-            .query_row(params![list, kind], |r| r.get(0))?,
-    };
     let everyone: i64 = conn
-        .prepare_cached("SELECT n FROM post_totals WHERE scope = '*'")?
-        .query_row([], |r| r.get(0))
+        .prepare_cached("SELECT n FROM post_totals WHERE scope = ?1")?
+        .query_row([scope], |r| r.get(0))
         .optional()?
         .unwrap_or(0);
     let walk = cheaper_walk(&per_author, offset + len, everyone);
@@ -859,7 +852,7 @@ mod tests {
         db.write_blocking(move |c| {
             let stored = |c: &Connection| -> ApiResult<i64> {
                 Ok(c.query_row(
-                    "SELECT n FROM post_author_totals WHERE author_id = ?1",
+                    "SELECT n FROM post_author_totals WHERE author_id = ?1 AND scope = '*'",
                     [&author],
                     |r| r.get(0),
                 )?)
