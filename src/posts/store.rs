@@ -584,15 +584,16 @@ fn window_by(
             posts_in_order(conn, &ids)?
         }
         Walk::Everyone => {
-            let index = if kind.is_some() {
-                "posts_by_type"
+            // A literal `type = ?` (not `?2 IS NULL OR ...`), so the type
+            // index's order serves the ORDER BY.
+            let (index, of_kind) = if kind.is_some() {
+                ("posts_by_type", "p.type = ?2")
             } else {
-                "posts_recent"
+                ("posts_recent", "?2 IS NULL")
             };
             conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM posts p INDEXED BY {index} LEFT JOIN post_views v ON v.post_id = p.id
-                 WHERE p.status = 'published' AND p.visibility <> 'private'
-                   AND (?2 IS NULL OR p.type = ?2)
+                 WHERE p.status = 'published' AND p.visibility <> 'private' AND {of_kind}
                    AND p.author_id IN (SELECT value FROM json_each(?1))
                  ORDER BY p.created_at DESC, p.id DESC LIMIT ?3 OFFSET ?4"
             ))?
