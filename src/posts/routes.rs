@@ -256,7 +256,6 @@ fn feed_filter(q: &PostListQuery) -> ApiResult<(FeedFilter, bool, Option<String>
             author,
             hashtag: hashtag.filter(|h| !h.is_empty()),
             authors_in: None,
-            ids_in: None,
         },
         following,
         search,
@@ -359,18 +358,20 @@ async fn list_posts(
             let pending = |id: &str| posts.views.pending(id);
             let (chosen, total) = match ranked {
                 Some(ids) => {
-                    filter.ids_in = Some(ids.clone());
-                    let rows = store::feed_rows(c, &filter, &viewer, 0, MAX_POST_RESULTS as i64)?;
-                    let mut by_id: HashMap<String, Post> =
-                        rows.into_iter().map(|p| (p.id.clone(), p)).collect();
-                    let ordered: Vec<Post> = ids.iter().filter_map(|id| by_id.remove(id)).collect();
-                    let total = ordered.len() as i64;
-                    let chosen: Vec<Post> = ordered
+                    // Filters and visibility over the light candidate rows;
+                    // whole rows only for the page.
+                    let kept: Vec<String> = store::candidates(c, &ids)?
                         .into_iter()
+                        .filter(|cand| store::keeps(cand, &filter, &viewer))
+                        .map(|cand| cand.id)
+                        .collect();
+                    let page_ids: Vec<String> = kept
+                        .iter()
                         .skip(page.offset() as usize)
                         .take(page.limit as usize)
+                        .cloned()
                         .collect();
-                    (chosen, total)
+                    (store::posts_in_order(c, &page_ids)?, kept.len() as i64)
                 }
                 None => {
                     let (offset, len, skip) = feed_window(page.page, page.limit);

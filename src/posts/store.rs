@@ -346,8 +346,6 @@ pub struct FeedFilter {
     pub hashtag: Option<String>,
     /// Only posts of these authors (the `following=true` feed).
     pub authors_in: Option<Vec<String>>,
-    /// Only these posts (search candidates).
-    pub ids_in: Option<Vec<String>>,
 }
 
 /// Who is reading the feed: their id and whom they follow.
@@ -409,15 +407,6 @@ fn feed_where(filter: &FeedFilter, viewer: &FeedViewer, visible: Visible) -> (St
         ));
         sql.push_str(&format!(
             " AND p.author_id IN (SELECT value FROM json_each(?{}))",
-            args.len()
-        ));
-    }
-    if let Some(ids) = &filter.ids_in {
-        args.push(Sql::Text(
-            serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()),
-        ));
-        sql.push_str(&format!(
-            " AND p.id IN (SELECT value FROM json_each(?{}))",
             args.len()
         ));
     }
@@ -488,10 +477,8 @@ pub fn feed_total(conn: &Connection, filter: &FeedFilter, viewer: &FeedViewer) -
             .prepare_cached(&format!("SELECT COUNT(*) FROM {from} WHERE {clause}"))?
             .query_row(params_from_iter(args), |r| r.get(0))?)
     };
-    let only_type = filter.author.is_none()
-        && filter.hashtag.is_none()
-        && filter.authors_in.is_none()
-        && filter.ids_in.is_none();
+    let only_type =
+        filter.author.is_none() && filter.hashtag.is_none() && filter.authors_in.is_none();
     if !only_type {
         return count(Visible::All);
     }
@@ -629,7 +616,7 @@ fn cheaper_walk(per_author: &[(String, i64)], want: i64, everyone: i64) -> Walk 
 }
 
 /// The posts `ids` (with their views), in the order of `ids`.
-fn posts_in_order(conn: &Connection, ids: &[String]) -> ApiResult<Vec<Post>> {
+pub fn posts_in_order(conn: &Connection, ids: &[String]) -> ApiResult<Vec<Post>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -643,6 +630,65 @@ fn posts_in_order(conn: &Connection, ids: &[String]) -> ApiResult<Vec<Post>> {
         .map(|r| r.map(|p| (p.id.clone(), p)))
         .collect::<Result<_, _>>()?;
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// A search candidate as much as the feed's filters and visibility need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub id: String,
+    pub author_id: String,
+    pub kind: String,
+    pub visibility: String,
+    /// Lower-case.
+    pub hashtags: Vec<String>,
+}
+
+/// The published ones of `ids` (search hits, best first), in that order,
+/// without reading their whole rows.
+pub fn candidates(conn: &Connection, ids: &[String]) -> ApiResult<Vec<Candidate>> {
+    let list = serde_json::to_string(ids)?;
+    let mut by_id: std::collections::HashMap<String, Candidate> = conn
+        .prepare_cached(
+            "SELECT p.id, p.author_id, p.type, p.visibility, p.hashtags FROM posts p
+             WHERE p.status = 'published' AND p.id IN (SELECT value FROM json_each(?1))",
+        )?
+        .query_map([&list], |r| {
+            let tags: String = r.get(4)?;
+            Ok(Candidate {
+                id: r.get(0)?,
+                author_id: r.get(1)?,
+                kind: r.get(2)?,
+                visibility: r.get(3)?,
+                hashtags: json_list(tags).iter().map(|t| t.to_lowercase()).collect(),
+            })
+        })?
+        .map(|r| r.map(|c| (c.id.clone(), c)))
+        .collect::<Result<_, _>>()?;
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// Whether `viewer` may see candidate `c` through `filter`: the rules of
+/// the feed's SQL (public; their own; followers-only of accounts they
+/// follow) for posts a search found.
+pub fn keeps(c: &Candidate, filter: &FeedFilter, viewer: &FeedViewer) -> bool {
+    let me = viewer.id.as_deref();
+    let follows = || viewer.followees.contains(&c.author_id);
+    let visible = match c.visibility.as_str() {
+        "public" => true,
+        "followers" => me == Some(c.author_id.as_str()) || (me.is_some() && follows()),
+        _ => me == Some(c.author_id.as_str()),
+    };
+    visible
+        && filter.kind.as_ref().is_none_or(|k| *k == c.kind)
+        && filter.author.as_ref().is_none_or(|a| *a == c.author_id)
+        && filter
+            .hashtag
+            .as_ref()
+            .is_none_or(|h| c.hashtags.contains(h))
+        && filter
+            .authors_in
+            .as_ref()
+            .is_none_or(|authors| authors.contains(&c.author_id))
 }
 
 /// Which of `post_ids` `user_id` has liked and bookmarked.
@@ -877,5 +923,57 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    #[test]
+    fn search_candidates_obey_visibility_and_filters() {
+        let c = |author: &str, kind: &str, visibility: &str, tags: &[&str]| Candidate {
+            id: "p".into(),
+            author_id: author.into(),
+            kind: kind.into(),
+            visibility: visibility.into(),
+            hashtags: tags.iter().map(|t| t.to_string()).collect(),
+        };
+        let anonymous = FeedViewer::default();
+        let me = FeedViewer {
+            id: Some("me".into()),
+            followees: vec!["friend".into()],
+        };
+        let all = FeedFilter::default();
+        let tips = FeedFilter {
+            kind: Some("tip".into()),
+            ..Default::default()
+        };
+        let tagged = FeedFilter {
+            hashtag: Some("geyser".into()),
+            ..Default::default()
+        };
+        let following = FeedFilter {
+            authors_in: Some(vec!["friend".into()]),
+            ..Default::default()
+        };
+        let by_friend = FeedFilter {
+            author: Some("friend".into()),
+            ..Default::default()
+        };
+        let cases: &[(Candidate, &FeedFilter, &FeedViewer, bool)] = &[
+            (c("x", "text", "public", &[]), &all, &anonymous, true),
+            (c("x", "text", "followers", &[]), &all, &anonymous, false),
+            (c("friend", "text", "followers", &[]), &all, &me, true),
+            (c("x", "text", "followers", &[]), &all, &me, false),
+            (c("me", "text", "private", &[]), &all, &me, true),
+            (c("friend", "text", "private", &[]), &all, &me, false),
+            (c("x", "tip", "public", &[]), &tips, &anonymous, true),
+            (c("x", "text", "public", &[]), &tips, &anonymous, false),
+            (c("x", "text", "public", &["geyser"]), &tagged, &me, true),
+            (c("x", "text", "public", &["tiles"]), &tagged, &me, false),
+            (c("friend", "text", "public", &[]), &following, &me, true),
+            (c("x", "text", "public", &[]), &following, &me, false),
+            (c("friend", "text", "public", &[]), &by_friend, &me, true),
+            (c("x", "text", "public", &[]), &by_friend, &me, false),
+        ];
+        for (i, (cand, filter, viewer, expected)) in cases.iter().enumerate() {
+            assert_eq!(keeps(cand, filter, viewer), *expected, "case {i}: {cand:?}");
+        }
     }
 }

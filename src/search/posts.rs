@@ -21,7 +21,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STRING,
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
@@ -35,8 +35,9 @@ use crate::state::AppState;
 /// Name of the outbox consumer that keeps the posts index current.
 pub const POSTS_CONSUMER: &str = "search.posts";
 
-/// Bumped when the schema changes: an index of another version is rebuilt.
-const POSTS_SCHEMA_VERSION: u64 = 1;
+/// Bumped when the schema changes: an index of another version is rebuilt
+/// (2: the id is a fast field, read without the document store).
+const POSTS_SCHEMA_VERSION: u64 = 2;
 
 /// Most posts one search ranks (the feed pages through these).
 pub const MAX_POST_RESULTS: usize = 1000;
@@ -65,7 +66,7 @@ fn build_schema() -> (Schema, Fields) {
             .set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
-        id: b.add_text_field("id", STRING | STORED),
+        id: b.add_text_field("id", STRING | FAST),
         caption: b.add_text_field("caption", text.clone()),
         hashtags: b.add_text_field("hashtags", text),
     };
@@ -222,11 +223,29 @@ impl PostIndex {
                 &TopDocs::with_limit(limit.clamp(1, MAX_POST_RESULTS)),
             )
             .map_err(ApiError::internal)?;
+        // Ids from the fast-field column: a document-store read per hit
+        // (decompressing a block each) cost more than the search itself.
+        let mut columns = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(top.len());
         for (_, address) in top {
-            let doc: TantivyDocument = searcher.doc(address).map_err(ApiError::internal)?;
-            if let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_str()) {
-                out.push(id.to_string());
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let reader = searcher.segment_reader(address.segment_ord);
+                    let column = reader
+                        .fast_fields()
+                        .str("id")
+                        .map_err(ApiError::internal)?
+                        .ok_or_else(|| ApiError::internal("posts index without an id column"))?;
+                    e.insert(column)
+                }
+            };
+            let mut id = String::new();
+            if let Some(ord) = column.term_ords(address.doc_id).next() {
+                column
+                    .ord_to_str(ord, &mut id)
+                    .map_err(ApiError::internal)?;
+                out.push(id);
             }
         }
         Ok(out)

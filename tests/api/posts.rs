@@ -868,6 +868,46 @@ async fn search_ranks_captions_and_hashtags_with_typos() {
         assert_eq!(got, expected, "search {q:?}");
         assert_eq!(body["total"], expected.len() as i64);
     }
+    // Filters narrow the hits; pages slice them in relevance order.
+    let tip = create(
+        &s,
+        &stranger,
+        json!({"type": "tip", "caption": "Faucet washer tip #plumbing"}),
+    )
+    .await["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    index_caught_up(&s).await;
+    let by_author = format!("search=faucet&author={}", author.id);
+    let cases: Vec<(&str, Option<&str>, Vec<&String>, i64)> = vec![
+        ("search=faucet&type=tip", None, vec![&tip], 1),
+        ("search=faucet&hashtag=PLUMBING", None, vec![&tip], 1),
+        (&by_author, None, vec![&faucet], 1),
+        (&by_author, Some(&author.token), vec![&faucet, &hidden], 2),
+        ("search=faucet&type=video", None, vec![], 0),
+    ];
+    for (q, token, expected, total) in cases {
+        let body = s.get(&format!("{BASE}?{q}"), token).await.expect(200);
+        let got: HashSet<String> = ids(&body).into_iter().collect();
+        let expected: HashSet<String> = expected.into_iter().cloned().collect();
+        assert_eq!(got, expected, "{q}");
+        assert_eq!(body["total"], total, "{q}");
+    }
+    let all = ids(&s
+        .get(&format!("{BASE}?search=faucet"), None)
+        .await
+        .expect(200));
+    assert_eq!(all.len(), 2);
+    let second = s
+        .get(&format!("{BASE}?search=faucet&limit=1&page=2"), None)
+        .await
+        .expect(200);
+    assert_eq!(ids(&second), vec![all[1].clone()]);
+    assert_eq!(
+        (second["total"].as_i64(), second["pages"].as_i64()),
+        (Some(2), Some(2))
+    );
     // An edit is searchable after the consumer caught up.
     s.put(
         &format!("{BASE}/{tagged}"),
