@@ -34,6 +34,13 @@ INSERT INTO post_author_totals (author_id, scope, n)
     WHERE status = 'published' AND visibility <> 'private'
     GROUP BY author_id, type;
 
+-- Public posts per hashtag (scope `#<tag>`) beside all and per type: the
+-- `hashtag=` feed's total (a popular tag counted ~12k joined rows a page).
+INSERT INTO post_totals (scope, n)
+    SELECT '#' || h.tag, COUNT(*) FROM post_hashtags h JOIN posts p ON p.id = h.post_id
+    WHERE p.status = 'published' AND p.visibility = 'public'
+    GROUP BY h.tag;
+
 -- A public handle per account (`@handle` in post captions resolves to it).
 -- Lower-case ASCII letters, digits and `_`; assigned from the name at
 -- sign-up (and to older accounts at start), changeable by the owner.

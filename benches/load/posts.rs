@@ -79,7 +79,7 @@ fn seed_feed(data_dir: &std::path::Path) -> (String, Duration) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(15);
         let types = ["text", "image", "video", "tip", "question", "portfolio"];
         let words = ["plumbing", "electrical", "kitchen", "geyser", "tiles", "roof", "painting", "wiring"];
-        let mut public = std::collections::HashMap::<&str, i64>::new();
+        let mut public = std::collections::HashMap::<String, i64>::new();
         for n in 0..POSTS {
             let at = now - ((POSTS - n) as i64 * 31_536_000_000 / POSTS as i64);
             let kind = types[n % types.len()];
@@ -109,8 +109,11 @@ fn seed_feed(data_dir: &std::path::Path) -> (String, Duration) {
                 like.execute(params![id(n, 2), id(0, 9), now])?;
             }
             if visibility == "public" {
-                *public.entry("*").or_default() += 1;
-                *public.entry(kind).or_default() += 1;
+                *public.entry("*".into()).or_default() += 1;
+                *public.entry(kind.into()).or_default() += 1;
+                if n % 10 == 0 {
+                    *public.entry(format!("#{w}")).or_default() += 1;
+                }
             }
         }
         let mut total = tx.prepare("INSERT INTO post_totals (scope, n) VALUES (?1, ?2)")?;

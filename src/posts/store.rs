@@ -67,15 +67,29 @@ pub fn find(conn: &Connection, id: &str) -> ApiResult<Option<Post>> {
         .optional()?)
 }
 
-/// Moves the public-feed totals of `kind` (and of all types) by `delta`.
-fn move_totals(conn: &Connection, kind: &str, delta: i64) -> ApiResult<()> {
+/// Moves the public-feed totals of `scopes` by `delta`.
+fn move_totals<S: AsRef<str>>(conn: &Connection, scopes: &[S], delta: i64) -> ApiResult<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO post_totals (scope, n) VALUES (?1, MAX(0, ?2))
          ON CONFLICT (scope) DO UPDATE SET n = MAX(0, n + ?2)",
     )?;
-    stmt.execute(params!["*", delta])?;
-    stmt.execute(params![kind, delta])?;
+    for scope in scopes {
+        stmt.execute(params![scope.as_ref(), delta])?;
+    }
     Ok(())
+}
+
+/// The `post_totals` scopes of a post's hashtags: `#` + the lower-case tag,
+/// each once (as `post_hashtags` holds them).
+fn tag_scopes(post: &Post) -> Vec<String> {
+    let mut scopes: Vec<String> = post
+        .hashtags
+        .iter()
+        .map(|t| format!("#{}", t.to_lowercase()))
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    scopes
 }
 
 fn is_counted(status: &str, visibility: &str) -> bool {
@@ -137,7 +151,8 @@ pub fn insert(conn: &Connection, post: &Post) -> ApiResult<()> {
     ])?;
     set_hashtags(conn, post)?;
     if is_counted(&post.status, &post.visibility) {
-        move_totals(conn, &post.kind, 1)?;
+        move_totals(conn, &["*", post.kind.as_str()], 1)?;
+        move_totals(conn, &tag_scopes(post), 1)?;
     }
     if is_followed_feed(&post.status, &post.visibility) {
         move_author_total(conn, &post.author_id, &post.kind, 1)?;
@@ -176,7 +191,15 @@ pub fn save(conn: &Connection, before: &Post, after: &Post) -> ApiResult<()> {
     let was = is_counted(&before.status, &before.visibility);
     let is = is_counted(&after.status, &after.visibility);
     if was != is {
-        move_totals(conn, &after.kind, if is { 1 } else { -1 })?;
+        move_totals(conn, &["*", after.kind.as_str()], if is { 1 } else { -1 })?;
+    }
+    if was != is || before.hashtags != after.hashtags {
+        if was {
+            move_totals(conn, &tag_scopes(before), -1)?;
+        }
+        if is {
+            move_totals(conn, &tag_scopes(after), 1)?;
+        }
     }
     let was = is_followed_feed(&before.status, &before.visibility);
     let is = is_followed_feed(&after.status, &after.visibility);
@@ -468,21 +491,31 @@ fn feed_source(filter: &FeedFilter) -> (&'static str, &'static str) {
 pub fn feed_total(conn: &Connection, filter: &FeedFilter, viewer: &FeedViewer) -> ApiResult<i64> {
     let count = |visible: Visible| -> ApiResult<i64> {
         let (clause, args) = feed_where(filter, viewer, visible);
-        let from = match visible {
-            Visible::All => feed_source(filter).0,
+        let from = match (visible, filter.hashtag.is_some()) {
+            (Visible::All, _) => feed_source(filter).0,
             // Only the few non-public rows, whatever else the filter names.
-            Visible::Own | Visible::Followed => "posts p INDEXED BY posts_non_public",
+            (_, false) => "posts p INDEXED BY posts_non_public",
+            (_, true) => {
+                "posts p INDEXED BY posts_non_public
+                 JOIN post_hashtags h INDEXED BY post_hashtags_post ON h.post_id = p.id"
+            }
         };
         Ok(conn
             .prepare_cached(&format!("SELECT COUNT(*) FROM {from} WHERE {clause}"))?
             .query_row(params_from_iter(args), |r| r.get(0))?)
     };
-    let only_type =
-        filter.author.is_none() && filter.hashtag.is_none() && filter.authors_in.is_none();
-    if !only_type {
+    // Public posts of all, of a type or of a hashtag are kept in
+    // `post_totals`; the viewer's own and followed non-public ones are few.
+    let scope = match (&filter.kind, &filter.hashtag) {
+        _ if filter.author.is_some() || filter.authors_in.is_some() => None,
+        (None, None) => Some("*".to_string()),
+        (Some(kind), None) => Some(kind.clone()),
+        (None, Some(tag)) => Some(format!("#{tag}")),
+        (Some(_), Some(_)) => None,
+    };
+    let Some(scope) = scope else {
         return count(Visible::All);
-    }
-    let scope = filter.kind.as_deref().unwrap_or("*");
+    };
     let public: i64 = conn
         .prepare_cached("SELECT n FROM post_totals WHERE scope = ?1")?
         .query_row([scope], |r| r.get(0))
@@ -975,5 +1008,73 @@ mod tests {
         for (i, (cand, filter, viewer, expected)) in cases.iter().enumerate() {
             assert_eq!(keeps(cand, filter, viewer), *expected, "case {i}: {cand:?}");
         }
+    }
+
+    /// Every maintained total recounted from the posts themselves.
+    fn assert_totals_are_recounts(c: &Connection) -> ApiResult<()> {
+        let pairs = |sql: &str| -> ApiResult<Vec<(String, i64)>> {
+            let mut rows: Vec<(String, i64)> = c
+                .prepare(sql)?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            rows.sort();
+            Ok(rows)
+        };
+        let stored = pairs("SELECT scope, n FROM post_totals WHERE n > 0")?;
+        let recount = pairs(
+            "SELECT '*', COUNT(*) FROM posts WHERE status = 'published' AND visibility = 'public'
+             UNION ALL SELECT type, COUNT(*) FROM posts WHERE status = 'published' AND visibility = 'public' GROUP BY type
+             UNION ALL SELECT '#' || lower(j.value), COUNT(DISTINCT p.id) FROM posts p, json_each(p.hashtags) j
+                 WHERE p.status = 'published' AND p.visibility = 'public' GROUP BY lower(j.value)",
+        )?;
+        assert_eq!(stored, recount);
+        let stored =
+            pairs("SELECT author_id || '/' || scope, n FROM post_author_totals WHERE n > 0")?;
+        let recount = pairs(
+            "SELECT author_id || '/*', COUNT(*) FROM posts WHERE status = 'published' AND visibility <> 'private' GROUP BY author_id
+             UNION ALL SELECT author_id || '/' || type, COUNT(*) FROM posts WHERE status = 'published' AND visibility <> 'private'
+                 GROUP BY author_id, type",
+        )?;
+        assert_eq!(stored, recount);
+        Ok(())
+    }
+
+    #[test]
+    fn totals_stay_recounts_through_edits_and_removals() {
+        let (_dir, db, ids) = feed_fixture(3, 12);
+        db.write_blocking(move |c| {
+            let mut stmt = c.prepare("SELECT id FROM posts ORDER BY created_at, id")?;
+            let posts: Vec<String> = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            // Tag some posts (mixed case and repeats, as clients send them).
+            for (i, id) in posts.iter().enumerate().take(20) {
+                let before = find(c, id)?.unwrap();
+                let mut after = before.clone();
+                after.hashtags = match i % 3 {
+                    0 => vec!["Geyser".into(), "geyser".into()],
+                    1 => vec!["tiles".into()],
+                    _ => vec!["tiles".into(), "roof".into()],
+                };
+                save(c, &before, &after)?;
+            }
+            assert_totals_are_recounts(c)?;
+            // Visibility flips, tag changes and removals, in turn.
+            for (i, id) in posts.iter().enumerate() {
+                let before = find(c, id)?.unwrap();
+                let mut after = before.clone();
+                match i % 4 {
+                    0 => after.visibility = "private".into(),
+                    1 => after.visibility = "public".into(),
+                    2 => after.hashtags = vec!["roof".into()],
+                    _ => after.status = "removed".into(),
+                }
+                save(c, &before, &after)?;
+            }
+            assert_totals_are_recounts(c)?;
+            assert!(!ids.is_empty());
+            Ok(())
+        })
+        .unwrap();
     }
 }

@@ -686,7 +686,49 @@ async fn hashtags_filters_and_validation() {
         let got = feed_ids(&s, &query, None).await;
         let expected: Vec<String> = expected.into_iter().cloned().collect();
         assert_eq!(got, expected, "{query}");
+        let total = s
+            .get(&format!("{BASE}?limit=1&{query}"), None)
+            .await
+            .expect(200)["total"]
+            .clone();
+        assert_eq!(total, expected.len() as i64, "{query} total");
     }
+    // A tag's total counts the viewer's own non-public posts for them only,
+    // and moves with edits and removals.
+    let private = create(
+        &s,
+        &customer,
+        json!({"type": "text", "caption": "My #geyser notes", "visibility": "private"}),
+    )
+    .await["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tag_total = |token: Option<String>| {
+        let s = &s;
+        async move {
+            s.get(&format!("{BASE}?hashtag=geyser&limit=1"), token.as_deref())
+                .await
+                .expect(200)["total"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(tag_total(None).await, 1);
+    assert_eq!(tag_total(Some(customer.token.clone())).await, 2);
+    assert_eq!(tag_total(Some(tech.token.clone())).await, 1);
+    s.put(
+        &format!("{BASE}/{question}"),
+        Some(&customer.token),
+        json!({"caption": "Now about #tiles"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(tag_total(None).await, 0);
+    s.delete(&format!("{BASE}/{private}"), Some(&customer.token))
+        .await
+        .expect(200);
+    assert_eq!(tag_total(Some(customer.token.clone())).await, 0);
     // Bad filters and bodies are 400s naming the field.
     for (query, field) in [
         ("type=achievement", "type"),
