@@ -21,7 +21,7 @@ use crate::bookings::schemas::{
 };
 use crate::bookings::store::{self, BookingRow, ListFilter, Move, NewBooking, Sort};
 use crate::error::{check, finish, ApiError, ApiResult, FieldError};
-use crate::http::{AppJson, AppQuery, Page, PageQuery};
+use crate::http::{AppJson, AppQuery, Page};
 use crate::ids::{is_valid_id, new_id, now_ms};
 use crate::openapi::schemas::ErrorBody;
 use crate::state::AppState;
@@ -292,13 +292,7 @@ async fn list_bookings(
     user: CurrentUser,
     AppQuery(q): AppQuery<ListQuery>,
 ) -> ApiResult<Json<ListBody>> {
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        20,
-    )?;
+    let page = Page::of(q.page.as_deref(), q.limit.as_deref(), 20)?;
     let offset = state.config.booking_utc_offset_mins;
     let mut errors = Vec::new();
     let statuses = parse_statuses(&q.status, &mut errors);

@@ -26,7 +26,7 @@ use crate::chat::schemas::{
 use crate::chat::store::{self, Conversation, Member};
 use crate::chat::{Chat, OPEN_RULES};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::http::{list_response, AppJson, AppQuery, Page, PageQuery};
+use crate::http::{list_response, AppJson, AppQuery, Page};
 use crate::ids::{is_valid_id, new_id, now_ms, parse_datetime};
 use crate::openapi::schemas::ErrorBody;
 use crate::state::AppState;
@@ -129,13 +129,7 @@ async fn list_conversations(
     user: CurrentUser,
     AppQuery(q): AppQuery<ConversationListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        20,
-    )?;
+    let page = Page::of(q.page.as_deref(), q.limit.as_deref(), 20)?;
     let kind = match q.kind.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(k) => Some(
@@ -529,13 +523,7 @@ async fn list_messages(
     user: CurrentUser,
     AppQuery(q): AppQuery<MessageListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        50,
-    )?;
+    let page = Page::of(q.page.as_deref(), q.limit.as_deref(), 50)?;
     let conversation = q
         .conversation
         .as_deref()

@@ -32,8 +32,14 @@ pub const MAX_LIMIT: u32 = 100;
 impl Page {
     /// Validates the raw parameters, with `default_limit` when `limit` is absent.
     pub fn parse(q: &PageQuery, default_limit: u32) -> ApiResult<Page> {
-        let page = parse_bounded(q.page.as_deref(), "page", 1, 1, 1_000_000)?;
-        let limit = parse_bounded(q.limit.as_deref(), "limit", default_limit, 1, MAX_LIMIT)?;
+        Page::of(q.page.as_deref(), q.limit.as_deref(), default_limit)
+    }
+
+    /// [`Page::parse`] for a module's query struct that holds the raw
+    /// `page` and `limit` itself (beside its own filters).
+    pub fn of(page: Option<&str>, limit: Option<&str>, default_limit: u32) -> ApiResult<Page> {
+        let page = parse_bounded(page, "page", 1, 1, 1_000_000)?;
+        let limit = parse_bounded(limit, "limit", default_limit, 1, MAX_LIMIT)?;
         Ok(Page { page, limit })
     }
 

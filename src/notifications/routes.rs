@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::extract::{CurrentUser, Role};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::http::{list_response, AppJson, AppQuery, Page, PageQuery};
+use crate::http::{list_response, AppJson, AppQuery, Page};
 use crate::ids::{is_valid_id, now_ms};
 use crate::jobs;
 use crate::notifications::model::{self, Audience, CATEGORIES, PRIORITIES};
@@ -114,13 +114,7 @@ async fn list_notifications(
     user: CurrentUser,
     AppQuery(q): AppQuery<NotificationListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        20,
-    );
+    let page = Page::of(q.page.as_deref(), q.limit.as_deref(), 20);
     let filter = parse_filter(&q);
     let (page, filter) = match (page, filter) {
         (Ok(p), Ok(f)) => (p, f),

@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::auth::{policy, CurrentUser, Role};
 use crate::error::{check, finish, ApiError, ApiResult};
 use crate::http::json::from_value;
-use crate::http::{list_response, AppJson, AppQuery, Page, PageQuery};
+use crate::http::{list_response, AppJson, AppQuery, Page};
 use crate::ids::{is_valid_id, parse_datetime};
 use crate::openapi::schemas::ErrorBody;
 use crate::payments::document::{transaction_json, Users, View};
@@ -199,13 +199,7 @@ async fn list_transactions(
     user: CurrentUser,
     AppQuery(q): AppQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        20,
-    )?;
+    let page = Page::of(q.page.as_deref(), q.limit.as_deref(), 20)?;
     let filter = list_filter(&q, &user)?;
     let viewer = user.id.clone();
     let body = state
@@ -727,13 +721,7 @@ async fn get_wallet(
     user: CurrentUser,
     AppQuery(q): AppQuery<WalletQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        20,
-    )?;
+    let page = Page::of(q.page.as_deref(), q.limit.as_deref(), 20)?;
     let currency = match text(&q.currency) {
         None => "KES",
         Some(c) => model::parse_currency(&c)

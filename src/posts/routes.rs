@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::auth::extract::{CurrentUser, OptionalUser};
 use crate::auth::Role;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::http::{list_response, AppJson, AppQuery, Page, PageQuery};
+use crate::http::{list_response, AppJson, AppQuery, Page};
 use crate::ids::{is_valid_id, iso, new_id, now_ms};
 use crate::openapi::schemas::ErrorBody;
 use crate::posts::model::{
@@ -310,13 +310,7 @@ async fn list_posts(
     user: OptionalUser,
     AppQuery(q): AppQuery<PostListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        20,
-    )?;
+    let page = Page::of(q.page.as_deref(), q.limit.as_deref(), 20)?;
     let (mut filter, following, search) = feed_filter(&q)?;
     let me = user.id().map(String::from);
     if following && me.is_none() {

@@ -15,7 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::auth::extract::CurrentUser;
 use crate::bookings::store::find_parties;
 use crate::error::{check, finish, ApiError, ApiResult};
-use crate::http::{list_response, AppJson, AppQuery, Page, PageQuery};
+use crate::http::{list_response, AppJson, AppQuery, Page};
 use crate::ids::{is_valid_id, iso_opt, now_ms};
 use crate::openapi::schemas::ErrorBody;
 use crate::reviews::model::{
@@ -479,13 +479,7 @@ async fn list_reviews(
     AppQuery(q): AppQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let mut errors = Vec::new();
-    let page = match Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        20,
-    ) {
+    let page = match Page::of(q.page.as_deref(), q.limit.as_deref(), 20) {
         Ok(p) => Some(p),
         Err(ApiError::Validation(e)) => {
             errors.extend(e);
