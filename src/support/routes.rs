@@ -531,7 +531,7 @@ async fn change_availability(
             if agent.availability == "available" && has_room(load, agent.max_concurrent) {
                 desk::drain_queue(tx, now, (agent.max_concurrent - load) as usize)?;
             }
-            Ok((agent.clone(), store::load_of(tx, &agent_id)?))
+            Ok((agent, store::load_of(tx, &agent_id)?))
         })
         .await?;
     Ok(Json(json!({
