@@ -1962,8 +1962,10 @@ async fn admin_overview_totals_equal_a_recount_after_a_mixed_scenario() {
                 .to_string()
         }
     };
-    // Paid and released: the fee counts, the escrow does not.
-    let released = pay(w.booking("in_progress", 5000).await, 5000).await;
+    // Paid, done and released: the fee counts, the escrow does not.
+    let done = w.booking("in_progress", 5000).await;
+    let released = pay(done.clone(), 5000).await;
+    w.set_booking_status(&done, "completed").await;
     w.s.post(
         &format!("/api/v1/transactions/{released}/release-escrow"),
         Some(&a.token),
@@ -2029,6 +2031,17 @@ async fn admin_overview_totals_equal_a_recount_after_a_mixed_scenario() {
             .await
             .expect(200);
     assert_eq!(o["escrowHeld"].as_f64(), Some(held as f64));
+    let today = o["bookingsPerDay"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (
+            today["created"].clone(),
+            today["completed"].clone(),
+            today["cancelled"].clone()
+        ),
+        (json!(5), json!(1), json!(1)),
+        "{today}"
+    );
+    assert_eq!(today["gmv"].as_f64(), Some(5000.0));
     assert_eq!(o["platformFees"].as_f64(), Some(500.0));
     let mut keys: Vec<&str> = o.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
