@@ -71,7 +71,7 @@ async fn overview(
             let figures = (|| {
                 let roles = crate::users::store::count_by_role(c)?;
                 let daily = crate::bookings::store::daily(c, from, to, offset)?;
-                let money = crate::payments::store::money_stats(c, None, CURRENCY)?;
+                let money = crate::payments::store::platform_money(c, CURRENCY)?;
                 let jobs = crate::jobs::queue_depth(c)?;
                 Ok::<_, ApiError>((roles, daily, money, jobs))
             })();

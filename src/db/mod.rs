@@ -413,6 +413,123 @@ pub fn optional<T>(r: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
 mod tests {
     use super::*;
 
+    /// V17's backfill turns transactions stored before it into the same
+    /// totals a recount gives, and its triggers keep them equal through
+    /// inserts, stage and refund changes, a currency change and a delete.
+    #[test]
+    fn admin_totals_backfill_and_triggers_match_a_recount() {
+        use crate::payments::store::{platform_money, recount_platform_money};
+        let mut c = Connection::open_in_memory().unwrap();
+        // Bare transaction rows, without the users and bookings they name.
+        c.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(16))
+            .run(&mut c)
+            .unwrap();
+        let add = |c: &Connection,
+                   id: &str,
+                   ty: &str,
+                   stage: &str,
+                   status: &str,
+                   cur: &str,
+                   gross: i64,
+                   refunded: i64| {
+            c.execute(
+                "INSERT INTO transactions (id, transaction_number, type, payment_method, stage, status, payer_id,
+                     payee_id, currency, gross_minor, platform_fee_minor, net_minor, refunded_minor, initiated_at,
+                     created_at, updated_at)
+                 VALUES (?1, ?1, ?2, 'wallet', ?3, ?4, 'p', 'q', ?5, ?6, ?6 / 10, ?6 - ?6 / 10, ?7, 0, 0, 0)",
+                rusqlite::params![id, ty, stage, status, cur, gross, refunded],
+            )
+            .unwrap();
+        };
+        let same = |c: &Connection| {
+            for cur in ["KES", "USD"] {
+                assert_eq!(
+                    platform_money(c, cur).unwrap(),
+                    recount_platform_money(c, cur).unwrap(),
+                    "{cur}"
+                );
+            }
+        };
+        add(
+            &c,
+            "a",
+            "booking_payment",
+            "held",
+            "completed",
+            "KES",
+            10_000,
+            0,
+        );
+        add(
+            &c,
+            "b",
+            "booking_payment",
+            "released",
+            "completed",
+            "KES",
+            5_000,
+            0,
+        );
+        add(
+            &c,
+            "c",
+            "booking_payment",
+            "refunded",
+            "partially_refunded",
+            "KES",
+            4_000,
+            1_000,
+        );
+        add(
+            &c,
+            "d",
+            "wallet_topup",
+            "settled",
+            "completed",
+            "KES",
+            7_000,
+            0,
+        );
+        add(
+            &c,
+            "e",
+            "booking_payment",
+            "held",
+            "completed",
+            "USD",
+            300,
+            0,
+        );
+        embedded::migrations::runner().run(&mut c).unwrap();
+        let kes = platform_money(&c, "KES").unwrap();
+        assert_eq!((kes.held, kes.fees, kes.spent), (10_000, 500, 18_000));
+        same(&c);
+        add(
+            &c,
+            "f",
+            "booking_payment",
+            "pending",
+            "pending",
+            "KES",
+            2_000,
+            0,
+        );
+        same(&c);
+        for sql in [
+            "UPDATE transactions SET stage = 'held', status = 'completed' WHERE id = 'f'",
+            "UPDATE transactions SET refunded_minor = 500 WHERE id = 'a'",
+            "UPDATE transactions SET stage = 'released' WHERE id = 'a'",
+            "UPDATE transactions SET currency = 'USD' WHERE id = 'f'",
+            "UPDATE transactions SET description = 'no money moves' WHERE id = 'b'",
+            "DELETE FROM transactions WHERE id = 'c'",
+        ] {
+            c.execute(sql, []).unwrap();
+            same(&c);
+        }
+    }
+
     fn open() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("t.db"), 2).unwrap();

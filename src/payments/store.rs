@@ -448,38 +448,66 @@ pub struct MoneyStats {
 }
 
 /// [`MoneyStats`] for `user` (as payer: spent; as payee: earned, fees;
-/// either: held), or platform-wide when `user` is `None`.
+/// either: held), or platform-wide when `user` is `None`. The
+/// platform-wide figures are one row of running totals (`admin_totals`,
+/// kept by triggers on `transactions`), not a sum over every transaction;
+/// a user's own figures sum their transactions through the payer and
+/// payee indexes.
 pub fn money_stats(conn: &Connection, user: Option<&str>, currency: &str) -> ApiResult<MoneyStats> {
-    let (payer, payee, party) = match user {
-        Some(_) => (
-            "payer_id = ?1",
-            "payee_id = ?1",
-            "(payer_id = ?1 OR payee_id = ?1)",
-        ),
-        None => ("?1 IS NULL", "?1 IS NULL", "?1 IS NULL"),
+    let Some(user) = user else {
+        return platform_money(conn, currency);
     };
-    let sql = format!(
+    let mut stmt = conn.prepare_cached(
         "SELECT
-            COALESCE(SUM(CASE WHEN {payer} AND type = 'booking_payment' AND stage IN ('held','released','refunded')
+            COALESCE(SUM(CASE WHEN payer_id = ?1 AND type = 'booking_payment' AND stage IN ('held','released','refunded')
                      THEN gross_minor - refunded_minor END), 0),
-            COALESCE(SUM(CASE WHEN {payee} AND type = 'booking_payment' AND stage = 'released' THEN net_minor END), 0),
-            COALESCE(SUM(CASE WHEN {party} AND type = 'booking_payment' AND stage = 'held'
-                     THEN gross_minor - refunded_minor END), 0),
-            COALESCE(SUM(CASE WHEN {payee} AND type = 'booking_payment' AND stage = 'released' THEN platform_fee_minor END), 0),
-            COALESCE(SUM(CASE WHEN {party} AND status = 'completed' THEN gross_minor END), 0)
-         FROM transactions WHERE currency = ?2"
-    );
+            COALESCE(SUM(CASE WHEN payee_id = ?1 AND type = 'booking_payment' AND stage = 'released' THEN net_minor END), 0),
+            COALESCE(SUM(CASE WHEN type = 'booking_payment' AND stage = 'held' THEN gross_minor - refunded_minor END), 0),
+            COALESCE(SUM(CASE WHEN payee_id = ?1 AND type = 'booking_payment' AND stage = 'released' THEN platform_fee_minor END), 0),
+            COALESCE(SUM(CASE WHEN status = 'completed' THEN gross_minor END), 0)
+         FROM transactions WHERE currency = ?2 AND (payer_id = ?1 OR payee_id = ?1)",
+    )?;
+    Ok(stmt.query_row(params![user, currency], money_row)?)
+}
+
+fn money_row(r: &Row) -> rusqlite::Result<MoneyStats> {
+    Ok(MoneyStats {
+        spent: r.get(0)?,
+        earned: r.get(1)?,
+        held: r.get(2)?,
+        fees: r.get(3)?,
+        completed_gross: r.get(4)?,
+    })
+}
+
+/// Platform-wide [`MoneyStats`] in `currency` from the running totals
+/// (all zero before the first transaction in that currency).
+pub fn platform_money(conn: &Connection, currency: &str) -> ApiResult<MoneyStats> {
     Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![user, currency], |r| {
-            Ok(MoneyStats {
-                spent: r.get(0)?,
-                earned: r.get(1)?,
-                held: r.get(2)?,
-                fees: r.get(3)?,
-                completed_gross: r.get(4)?,
-            })
-        })?)
+        .prepare_cached(
+            "SELECT spent_minor, earned_minor, escrow_held_minor, platform_fees_minor, completed_gross_minor
+             FROM admin_totals WHERE currency = ?1",
+        )?
+        .query_row([currency], money_row)
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Platform-wide [`MoneyStats`] in `currency` summed over every
+/// transaction: what the running totals must equal (tests and repairs).
+pub fn recount_platform_money(conn: &Connection, currency: &str) -> ApiResult<MoneyStats> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT
+                COALESCE(SUM(CASE WHEN type = 'booking_payment' AND stage IN ('held','released','refunded')
+                         THEN gross_minor - refunded_minor END), 0),
+                COALESCE(SUM(CASE WHEN type = 'booking_payment' AND stage = 'released' THEN net_minor END), 0),
+                COALESCE(SUM(CASE WHEN type = 'booking_payment' AND stage = 'held' THEN gross_minor - refunded_minor END), 0),
+                COALESCE(SUM(CASE WHEN type = 'booking_payment' AND stage = 'released' THEN platform_fee_minor END), 0),
+                COALESCE(SUM(CASE WHEN status = 'completed' THEN gross_minor END), 0)
+             FROM transactions WHERE currency = ?1",
+        )?
+        .query_row([currency], money_row)?)
 }
 
 // ------------------------------------------------------------------ receipts

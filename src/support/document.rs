@@ -80,6 +80,28 @@ fn for_view(mut card: Value, view: View, requester_id: &str) -> Value {
     card
 }
 
+/// One SLA clock `{target, actual, met, dueAt}`; `actual` and `met` only
+/// once the clock stopped and `dueAt` only while it runs, as Mongoose
+/// leaves out paths that were never set rather than sending null.
+fn sla_clock(target: i64, actual: Option<i64>, met: Option<bool>, due_at: Option<i64>) -> Value {
+    let mut c = Map::new();
+    c.insert("target".into(), json!(target));
+    put(&mut c, "actual", json!(actual));
+    put(&mut c, "met", json!(met));
+    put(&mut c, "dueAt", iso_opt(due_at));
+    Value::Object(c)
+}
+
+/// `customerSatisfaction` and the rate call's `rating`: `{rating,
+/// feedback, ratedAt}`, `feedback` only when given.
+pub fn satisfaction_json(rating: i64, feedback: Option<&str>, rated_at: Option<i64>) -> Value {
+    let mut r = Map::new();
+    r.insert("rating".into(), json!(rating));
+    put(&mut r, "feedback", json!(feedback));
+    put(&mut r, "ratedAt", iso_opt(rated_at));
+    Value::Object(r)
+}
+
 /// One message as the wire has it (`_id`, no `id`).
 pub fn message_json(
     conn: &Connection,
@@ -133,15 +155,23 @@ pub fn ticket_json(
     m.insert("tags".into(), json!(t.tags));
     m.insert("source".into(), json!(t.source));
     m.insert("channel".into(), json!(t.source));
+    let first_due = if t.first_response_at.is_some() {
+        None
+    } else {
+        times.due_at(t.first_response_target)
+    };
+    let resolution_due = if t.status.is_finished() {
+        None
+    } else {
+        times.due_at(t.resolution_target)
+    };
     m.insert(
         "sla".into(),
         json!({
-            "firstResponseTime": {"target": t.first_response_target, "actual": t.first_response_actual,
-                "met": t.first_response_met,
-                "dueAt": if t.first_response_at.is_some() { Value::Null } else { iso_opt(times.due_at(t.first_response_target)) }},
-            "resolutionTime": {"target": t.resolution_target, "actual": t.resolution_actual,
-                "met": t.resolution_met,
-                "dueAt": if t.status.is_finished() { Value::Null } else { iso_opt(times.due_at(t.resolution_target)) }},
+            "firstResponseTime": sla_clock(t.first_response_target, t.first_response_actual,
+                                           t.first_response_met, first_due),
+            "resolutionTime": sla_clock(t.resolution_target, t.resolution_actual, t.resolution_met,
+                                        resolution_due),
             "isPaused": t.paused_at.is_some(),
         }),
     );
@@ -161,7 +191,7 @@ pub fn ticket_json(
     if let Some(rating) = t.rating {
         m.insert(
             "customerSatisfaction".into(),
-            json!({"rating": rating, "feedback": t.rating_feedback, "ratedAt": iso_opt(t.rated_at)}),
+            satisfaction_json(rating, t.rating_feedback.as_deref(), t.rated_at),
         );
     }
     m.insert("isEscalated".into(), json!(t.is_escalated));
@@ -218,7 +248,13 @@ pub fn ticket_json(
             let notes: Vec<Value> = store::notes(conn, &t.id)?
                 .into_iter()
                 .map(|(id, note, by, at)| {
-                    json!({"_id": id, "id": id, "note": note, "addedBy": by, "addedAt": iso(at)})
+                    let mut n = Map::new();
+                    n.insert("_id".into(), json!(id));
+                    n.insert("id".into(), json!(id));
+                    n.insert("note".into(), json!(note));
+                    put(&mut n, "addedBy", json!(by));
+                    n.insert("addedAt".into(), json!(iso(at)));
+                    Value::Object(n)
                 })
                 .collect();
             m.insert("internalNotes".into(), Value::Array(notes));

@@ -25,7 +25,10 @@ use crate::events::EventBus;
 use crate::ids::now_ms;
 use crate::jobs::{Job, JobRegistry};
 use crate::state::AppState;
-use model::{pauses_clock, pick_agent, sla_step, stop_clock, Clock, ClockState, SlaStep, Status};
+use model::{
+    pauses_clock, pick_agent, place_reopened, sla_step, stop_clock, Clock, ClockState,
+    PreviousAssignee, ReopenPlacement, SlaStep, Status,
+};
 use store::Ticket;
 
 /// Kind of the per-ticket SLA job: it warns before a clock's deadline,
@@ -149,6 +152,46 @@ pub fn auto_assign(conn: &Connection, t: &mut Ticket, now: i64) -> ApiResult<boo
     let agent_id = agent.user_id.clone();
     assign(conn, t, &agent_id, None, now)?;
     Ok(true)
+}
+
+/// Where a ticket just moved to `reopened` (in memory, not yet saved)
+/// goes, by [`model::place_reopened`]: it stays with its previous agent
+/// only if they are active, not offline and under their cap; otherwise it
+/// leaves them (with an internal note saying why) and auto-assignment
+/// picks by load, or it waits in the queue. Runs in the caller's write
+/// transaction, so two reopens at once cannot both take an agent's last
+/// slot. Returns where it went.
+pub fn place_reopened_ticket(
+    conn: &Connection,
+    t: &mut Ticket,
+    actor: Option<&str>,
+    default_max: i64,
+    now: i64,
+) -> ApiResult<ReopenPlacement> {
+    let previous = match t.assigned_to.as_deref() {
+        None => None,
+        Some(agent_id) => {
+            let is_active_staff = crate::auth::store::find_by_id(conn, agent_id)?
+                .is_some_and(|a| model::is_staff(a.role) && a.status == "active");
+            let row = store::agent(conn, agent_id)?;
+            Some(PreviousAssignee {
+                is_active_staff,
+                is_offline: row.as_ref().is_none_or(|a| a.availability == "offline"),
+                load: store::load_of(conn, agent_id)?,
+                max_concurrent: row.map_or(default_max, |a| a.max_concurrent),
+            })
+        }
+    };
+    let placement = place_reopened(previous.as_ref());
+    if let ReopenPlacement::Requeue(reason) = &placement {
+        if let Some(note) = reason.note() {
+            store::insert_note(conn, &t.id, &note, actor, now)?;
+        }
+        t.assigned_to = None;
+        t.assigned_at = None;
+        auto_assign(conn, t, now)?;
+    }
+    Ok(placement)
 }
 
 /// Hands tickets waiting in the unassigned queue (most urgent, then

@@ -454,6 +454,173 @@ pub fn has_room(load: i64, max_concurrent: i64) -> bool {
     load < max_concurrent
 }
 
+/// The lowest and highest `maxConcurrentTickets` an admin may set: at
+/// least one ticket (an agent who should take none sets themselves
+/// `offline`), and a ceiling that keeps a typo from flooding one person.
+pub const MAX_CONCURRENT_RANGE: std::ops::RangeInclusive<i64> = 1..=200;
+
+/// The previous assignee of a ticket being reopened, as the reopen rule
+/// sees them. `load` does not include the ticket being reopened (a
+/// resolved or closed ticket does not count).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviousAssignee {
+    /// Still an active support agent or admin.
+    pub is_active_staff: bool,
+    /// Availability `offline` (also when the agent never set one).
+    pub is_offline: bool,
+    pub load: i64,
+    pub max_concurrent: i64,
+}
+
+/// Where a reopened ticket goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReopenPlacement {
+    /// Back to the agent who worked it: the customer keeps talking to the
+    /// person who knows the history.
+    KeepAssignee,
+    /// Back to the queue, then to whoever auto-assignment picks by load
+    /// (possibly no one yet), for this reason.
+    Requeue(RequeueReason),
+}
+
+/// Why a reopened ticket did not go back to its previous agent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequeueReason {
+    /// It had no assignee.
+    Unassigned,
+    /// The account is gone, suspended or no longer staff.
+    AssigneeInactive,
+    /// The agent is offline, so it would wait unseen.
+    AssigneeOffline,
+    /// Taking it would put the agent over their cap: `(load, max)`.
+    AssigneeAtCap(i64, i64),
+}
+
+impl RequeueReason {
+    /// The internal note left on the ticket (`None` when there is
+    /// nothing worth telling the staff).
+    pub fn note(&self) -> Option<String> {
+        match self {
+            RequeueReason::Unassigned => None,
+            RequeueReason::AssigneeInactive => {
+                Some("Reopened ticket returned to the queue: the previous assignee is no longer an active agent".into())
+            }
+            RequeueReason::AssigneeOffline => {
+                Some("Reopened ticket returned to the queue: the previous assignee is offline".into())
+            }
+            RequeueReason::AssigneeAtCap(load, max) => Some(format!(
+                "Reopened ticket returned to the queue: the previous assignee is at capacity ({load} of {max})"
+            )),
+        }
+    }
+}
+
+/// The reopen rule. A reopened ticket counts towards its assignee's load
+/// again, so it goes back to the previous agent only when they are an
+/// active staff member, not offline, and still under their cap; otherwise
+/// it returns to the queue, and auto-assignment picks by load in the same
+/// transaction. The cap (`maxConcurrentTickets`) is never exceeded.
+pub fn place_reopened(previous: Option<&PreviousAssignee>) -> ReopenPlacement {
+    let Some(p) = previous else {
+        return ReopenPlacement::Requeue(RequeueReason::Unassigned);
+    };
+    if !p.is_active_staff {
+        ReopenPlacement::Requeue(RequeueReason::AssigneeInactive)
+    } else if p.is_offline {
+        ReopenPlacement::Requeue(RequeueReason::AssigneeOffline)
+    } else if !has_room(p.load, p.max_concurrent) {
+        ReopenPlacement::Requeue(RequeueReason::AssigneeAtCap(p.load, p.max_concurrent))
+    } else {
+        ReopenPlacement::KeepAssignee
+    }
+}
+
+/// A change to an agent's availability: their status, their cap, or both.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AvailabilityChange {
+    /// available, busy, away or offline.
+    pub status: Option<String>,
+    /// Within [`MAX_CONCURRENT_RANGE`].
+    pub max_concurrent: Option<i64>,
+}
+
+/// Validates `{status?, maxConcurrentTickets?}`; at least one is needed.
+pub fn parse_availability_change(body: &Value) -> Result<AvailabilityChange, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let present = |k: &str| body.get(k).is_some_and(|v| !v.is_null());
+    let status = present("status")
+        .then(|| {
+            one_of(
+                body.get("status"),
+                "status",
+                AVAILABILITIES,
+                None,
+                "Status must be available, busy, away or offline",
+                &mut errors,
+            )
+        })
+        .flatten();
+    let max_concurrent = if present("maxConcurrentTickets") {
+        let n = body["maxConcurrentTickets"]
+            .as_i64()
+            .filter(|n| MAX_CONCURRENT_RANGE.contains(n));
+        if n.is_none() {
+            field(
+                &mut errors,
+                "maxConcurrentTickets",
+                &format!(
+                    "maxConcurrentTickets must be a whole number from {} to {}",
+                    MAX_CONCURRENT_RANGE.start(),
+                    MAX_CONCURRENT_RANGE.end()
+                ),
+            );
+        }
+        n
+    } else {
+        None
+    };
+    if errors.is_empty() && status.is_none() && max_concurrent.is_none() {
+        field(
+            &mut errors,
+            "status",
+            "Give status (available, busy, away or offline) or maxConcurrentTickets",
+        );
+    }
+    if errors.is_empty() {
+        Ok(AvailabilityChange {
+            status,
+            max_concurrent,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Who may change whose availability: an admin anyone's, status and cap;
+/// a support agent only their own status (the cap is the admin's call, or
+/// an agent could lift their own limit); nobody else. `Err` is the 403's
+/// message. Whether the target exists (404) is checked after this.
+pub fn may_change_availability(
+    role: Role,
+    is_self: bool,
+    change: &AvailabilityChange,
+) -> Result<(), String> {
+    match role {
+        Role::Admin => Ok(()),
+        Role::Support if !is_self => {
+            Err("Support agents can only change their own availability".into())
+        }
+        Role::Support if change.max_concurrent.is_some() => {
+            Err("Only an admin can change maxConcurrentTickets".into())
+        }
+        Role::Support => Ok(()),
+        other => Err(format!(
+            "User role '{}' is not authorized to access this route",
+            other.as_str()
+        )),
+    }
+}
+
 // ---------------------------------------------------------------- parsers
 
 /// A validated new ticket (relations and attachments still to be checked
@@ -1128,6 +1295,97 @@ mod tests {
             );
         }
         assert!(has_room(4, 5) && !has_room(5, 5));
+    }
+
+    #[test]
+    fn reopened_ticket_goes_back_only_with_room() {
+        let prev = |active: bool, offline: bool, load: i64, max: i64| PreviousAssignee {
+            is_active_staff: active,
+            is_offline: offline,
+            load,
+            max_concurrent: max,
+        };
+        use ReopenPlacement::*;
+        use RequeueReason::*;
+        let cases = [
+            (None, Requeue(Unassigned)),
+            (Some(prev(true, false, 0, 5)), KeepAssignee),
+            (Some(prev(true, false, 4, 5)), KeepAssignee),
+            (Some(prev(true, false, 5, 5)), Requeue(AssigneeAtCap(5, 5))),
+            (Some(prev(true, false, 7, 2)), Requeue(AssigneeAtCap(7, 2))),
+            (Some(prev(true, true, 0, 5)), Requeue(AssigneeOffline)),
+            (Some(prev(false, false, 0, 5)), Requeue(AssigneeInactive)),
+            (Some(prev(false, true, 9, 1)), Requeue(AssigneeInactive)),
+        ];
+        for (p, want) in cases {
+            assert_eq!(place_reopened(p.as_ref()), want, "{p:?}");
+        }
+        assert_eq!(RequeueReason::Unassigned.note(), None);
+        assert!(RequeueReason::AssigneeAtCap(5, 5)
+            .note()
+            .unwrap()
+            .contains("(5 of 5)"));
+    }
+
+    #[test]
+    fn availability_changes_and_who_may_make_them() {
+        let ok = |b: Value| parse_availability_change(&b).unwrap();
+        assert_eq!(
+            ok(json!({"status": "busy"})),
+            AvailabilityChange {
+                status: Some("busy".into()),
+                max_concurrent: None
+            }
+        );
+        assert_eq!(
+            ok(json!({"maxConcurrentTickets": 200})).max_concurrent,
+            Some(200)
+        );
+        assert_eq!(
+            ok(json!({"maxConcurrentTickets": 1, "status": null})).status,
+            None
+        );
+        for (body, field) in [
+            (json!({}), "status"),
+            (json!({"status": "asleep"}), "status"),
+            (json!({"maxConcurrentTickets": 0}), "maxConcurrentTickets"),
+            (json!({"maxConcurrentTickets": 201}), "maxConcurrentTickets"),
+            (json!({"maxConcurrentTickets": 2.5}), "maxConcurrentTickets"),
+            (
+                json!({"maxConcurrentTickets": "10"}),
+                "maxConcurrentTickets",
+            ),
+        ] {
+            let errors = parse_availability_change(&body).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.field == field),
+                "{body}: {errors:?}"
+            );
+        }
+        let status = AvailabilityChange {
+            status: Some("away".into()),
+            max_concurrent: None,
+        };
+        let cap = AvailabilityChange {
+            status: None,
+            max_concurrent: Some(3),
+        };
+        use Role::*;
+        for (role, is_self, change, allowed) in [
+            (Admin, false, &cap, true),
+            (Admin, false, &status, true),
+            (Support, true, &status, true),
+            (Support, true, &cap, false),
+            (Support, false, &status, false),
+            (Customer, true, &status, false),
+            (Technician, false, &cap, false),
+        ] {
+            assert_eq!(
+                may_change_availability(role, is_self, change).is_ok(),
+                allowed,
+                "{role:?} self={is_self} {change:?}"
+            );
+        }
     }
 
     #[test]

@@ -25,11 +25,13 @@ use crate::http::{list_response, AppJson, AppQuery, Page, PageQuery};
 use crate::ids::{is_valid_id, iso, now_ms, parse_datetime};
 use crate::openapi::schemas::ErrorBody;
 use crate::state::AppState;
-use crate::support::document::{message_json, ticket_json, tickets_json, Detail, People, View};
+use crate::support::document::{
+    message_json, satisfaction_json, ticket_json, tickets_json, Detail, People, View,
+};
 use crate::support::model::{
     self, can_view, has_room, is_staff, median, one_of, optional_text, parse_message,
     parse_new_ticket, parse_rating, required_text, ticket_number, transition, within_reopen_window,
-    Actor, Priority, Status, AVAILABILITIES, CATEGORIES, RESOLUTION_TYPES,
+    Actor, Priority, Status, CATEGORIES, RESOLUTION_TYPES,
 };
 use crate::support::schemas::*;
 use crate::support::store::{self, ListFilter, Scope, Ticket};
@@ -40,6 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dashboard))
         .routes(routes!(stats))
         .routes(routes!(set_availability))
+        .routes(routes!(set_agent_availability))
         .routes(routes!(list_tickets, create_ticket))
         .routes(routes!(get_ticket, update_ticket))
         .routes(routes!(add_message))
@@ -204,12 +207,16 @@ fn move_status(
     to: Status,
     actor: &str,
     notes: Option<&str>,
+    default_max: i64,
     now: i64,
 ) -> ApiResult<()> {
     transition(t.status, to, Actor::Staff).map_err(refusal)?;
     desk::change_status(conn, t, to, Some(actor), now)?;
     if let Some(n) = notes {
         store::insert_note(conn, &t.id, n, Some(actor), now)?;
+    }
+    if to == Status::Reopened {
+        desk::place_reopened_ticket(conn, t, Some(actor), default_max, now)?;
     }
     Ok(())
 }
@@ -447,8 +454,10 @@ async fn stats(
     })))
 }
 
-/// A support agent's availability; becoming `available` hands them tickets
-/// waiting in the unassigned queue (up to their cap).
+/// A support agent's own availability (`status`); becoming `available`
+/// hands them tickets waiting in the unassigned queue, up to their cap.
+/// The cap itself is the admin's (`PUT /agents/:id/availability`): an
+/// agent sending `maxConcurrentTickets` is answered 403.
 #[utoipa::path(put, path = "/availability", tag = "support", request_body = SupportAvailabilityBody,
     security(("bearer" = [])),
     responses((status = 200, body = SupportAvailabilitySaved), (status = 400, body = ErrorBody),
@@ -460,35 +469,76 @@ async fn set_availability(
     AppJson(body): AppJson<Value>,
 ) -> ApiResult<Json<Value>> {
     user.require_role(&[Role::Support])?;
-    let mut errors = Vec::new();
-    let status = one_of(
-        body.get("status"),
-        "status",
-        AVAILABILITIES,
-        None,
-        "Status must be available, busy, away or offline",
-        &mut errors,
-    );
-    let Some(status) = status else {
-        return Err(validation(errors));
-    };
     let me = user.id.clone();
-    let max = default_max(&state);
-    let agent = state
+    change_availability(&state, &user, me, &body).await
+}
+
+/// An agent's availability set by the agent (`status` only) or by an
+/// admin (`status` and `maxConcurrentTickets`, 1 to 200). Lowering the cap
+/// below the agent's current load keeps their tickets but gives them
+/// nothing new until they are under it (`currentWorkload` shows where they
+/// stand); raising it, or becoming available, takes from the queue.
+#[utoipa::path(put, path = "/agents/{id}/availability", tag = "support", request_body = SupportAgentAvailabilityBody,
+    security(("bearer" = [])), params(("id" = String, Path, description = "The support agent's user id")),
+    responses((status = 200, body = SupportAvailabilitySaved), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn set_agent_availability(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Json<Value>> {
+    change_availability(&state, &user, id, &body).await
+}
+
+/// Checks who may change `agent_id`'s availability (403), validates the
+/// body (400), finds the agent (404 unless an active support agent), and
+/// writes the change and any queue drain in one transaction.
+async fn change_availability(
+    state: &AppState,
+    user: &Account,
+    agent_id: String,
+    body: &Value,
+) -> ApiResult<Json<Value>> {
+    let is_self = agent_id == user.id;
+    // The role comes first: a caller who may change nothing here gets 403
+    // whatever the body says.
+    model::may_change_availability(user.role, is_self, &Default::default())
+        .map_err(ApiError::Forbidden)?;
+    let change = model::parse_availability_change(body).map_err(validation)?;
+    model::may_change_availability(user.role, is_self, &change).map_err(ApiError::Forbidden)?;
+    let default_max = default_max(state);
+    let (agent, load) = state
         .db
         .write(move |tx| {
             let now = now_ms();
-            let agent = store::set_availability(tx, &me, &status, max, now)?;
-            if status == "available" {
-                desk::drain_queue(tx, now, agent.max_concurrent.max(0) as usize)?;
+            let is_agent = is_valid_id(&agent_id)
+                && crate::auth::store::find_by_id(tx, &agent_id)?
+                    .is_some_and(|a| a.role == Role::Support && a.status != "deleted");
+            if !is_agent {
+                return Err(ApiError::not_found("Support agent"));
             }
-            Ok(agent)
+            let agent = store::set_agent(
+                tx,
+                &agent_id,
+                change.status.as_deref(),
+                change.max_concurrent,
+                default_max,
+                now,
+            )?;
+            let load = store::load_of(tx, &agent_id)?;
+            if agent.availability == "available" && has_room(load, agent.max_concurrent) {
+                desk::drain_queue(tx, now, (agent.max_concurrent - load) as usize)?;
+            }
+            Ok((agent, store::load_of(tx, &agent_id)?))
         })
         .await?;
     Ok(Json(json!({
         "success": true,
         "message": "Availability updated successfully",
         "availability": {"status": agent.availability, "maxConcurrentTickets": agent.max_concurrent},
+        "currentWorkload": load,
     })))
 }
 
@@ -837,7 +887,7 @@ async fn update_ticket(
                     assign_manually(tx, &mut t, a, &me.id, max, now)?;
                 }
                 if let Some(s) = status {
-                    move_status(tx, &mut t, s, &me.id, None, now)?;
+                    move_status(tx, &mut t, s, &me.id, None, max, now)?;
                 }
                 Ok(())
             })();
@@ -1119,12 +1169,13 @@ async fn close_ticket(
         return Err(validation(errors));
     }
     let me = user.0.clone();
+    let max = default_max(&state);
     let doc = state
         .db
         .write(move |tx| {
             let now = now_ms();
             let mut t = visible_ticket(tx, &me, &id)?;
-            move_status(tx, &mut t, Status::Closed, &me.id, None, now)?;
+            move_status(tx, &mut t, Status::Closed, &me.id, None, max, now)?;
             t.resolution_summary = Some(summary);
             t.resolution_type = Some(kind);
             t.resolution_notes = notes;
@@ -1140,7 +1191,9 @@ async fn close_ticket(
 }
 
 /// Reopens a resolved or closed ticket: the ticket's customer within the
-/// configured window, staff at any time.
+/// configured window, staff at any time. It stays with its agent only if
+/// they have room under their cap (and are active and not offline);
+/// otherwise it goes to the least-loaded available agent or the queue.
 #[utoipa::path(put, path = "/tickets/{id}/reopen", tag = "support", request_body = TicketReopenBody,
     security(("bearer" = [])), params(("id" = String, Path, description = "Ticket id")),
     responses((status = 200, body = TicketSaved), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -1164,6 +1217,7 @@ async fn reopen_ticket(
     };
     let me = user.0.clone();
     let window_hours = state.config.support_reopen_window_hours as i64;
+    let max = default_max(&state);
     let doc = state
         .db
         .write(move |tx| {
@@ -1190,9 +1244,7 @@ async fn reopen_ticket(
                 Some(&me.id),
                 now,
             )?;
-            if t.assigned_to.is_none() {
-                desk::auto_assign(tx, &mut t, now)?;
-            }
+            desk::place_reopened_ticket(tx, &mut t, Some(&me.id), max, now)?;
             store::save(tx, &t)?;
             render_full(tx, &t, view_of(&me))
         })
@@ -1326,7 +1378,7 @@ async fn rate_ticket(
             if let Some(a) = &t.assigned_to {
                 store::add_agent_rating(tx, a, rating, now)?;
             }
-            Ok(json!({"rating": rating, "feedback": feedback, "ratedAt": iso(now)}))
+            Ok(satisfaction_json(rating, feedback.as_deref(), Some(now)))
         })
         .await?;
     Ok(Json(

@@ -121,6 +121,16 @@ pub struct SupportAvailabilityBody {
     pub status: String,
 }
 
+/// An agent's availability as the agent (status) or an admin (both) sets it.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SupportAgentAvailabilityBody {
+    /// available, busy, away or offline.
+    pub status: Option<String>,
+    /// Admins only: the most tickets the agent works at once, 1 to 200.
+    pub max_concurrent_tickets: Option<i64>,
+}
+
 /// `{success, ticket}`.
 #[derive(Serialize, ToSchema)]
 pub struct TicketOne {
@@ -194,11 +204,15 @@ pub struct SupportStats {
     pub agent_stats: Option<Value>,
 }
 
-/// `{success, message, availability: {status, maxConcurrentTickets}}`.
+/// `{success, message, availability: {status, maxConcurrentTickets}, currentWorkload}`.
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SupportAvailabilitySaved {
     pub success: bool,
     pub message: String,
     #[schema(value_type = Object)]
     pub availability: Value,
+    /// Tickets the agent is working now; above `maxConcurrentTickets`
+    /// after the cap was lowered, until they finish some.
+    pub current_workload: i64,
 }

@@ -412,19 +412,31 @@ pub fn agent(conn: &Connection, user_id: &str) -> ApiResult<Option<Agent>> {
         .optional()?)
 }
 
-/// Sets an agent's availability (creating the row with `default_max`).
-pub fn set_availability(
+/// Sets an agent's availability and/or cap, leaving what is `None` as it
+/// was (a new row starts `offline` with `default_max`). Lowering the cap
+/// below the current load keeps every ticket the agent holds; the pick
+/// and manual assignment give them nothing new until they are under it.
+pub fn set_agent(
     conn: &Connection,
     user_id: &str,
-    availability: &str,
+    availability: Option<&str>,
+    max_concurrent: Option<i64>,
     default_max: i64,
     now: i64,
 ) -> ApiResult<Agent> {
     conn.prepare_cached(
-        "INSERT INTO support_agents (user_id, availability, max_concurrent, updated_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (user_id) DO UPDATE SET availability = excluded.availability, updated_at = excluded.updated_at",
+        "INSERT INTO support_agents (user_id, availability, max_concurrent, updated_at)
+         VALUES (?1, COALESCE(?2, 'offline'), COALESCE(?3, ?4), ?5)
+         ON CONFLICT (user_id) DO UPDATE SET availability = COALESCE(?2, availability),
+             max_concurrent = COALESCE(?3, max_concurrent), updated_at = excluded.updated_at",
     )?
-    .execute(params![user_id, availability, default_max, now])?;
+    .execute(params![
+        user_id,
+        availability,
+        max_concurrent,
+        default_max,
+        now
+    ])?;
     Ok(agent(conn, user_id)?.expect("just written"))
 }
 

@@ -209,6 +209,25 @@ impl World {
     async fn assert_ledger_ok(&self) {
         let report = self.s.state.db.read(ledger::check).await.unwrap();
         assert!(report.is_ok(), "{}", report.summary());
+        self.assert_totals_match().await;
+    }
+
+    /// The running money totals (`admin_totals`, kept by triggers) equal a
+    /// recount over every transaction.
+    async fn assert_totals_match(&self) {
+        let (kept, counted) = self
+            .s
+            .state
+            .db
+            .read(|c| {
+                Ok((
+                    baitech::payments::store::platform_money(c, "KES")?,
+                    baitech::payments::store::recount_platform_money(c, "KES")?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, counted, "running totals vs a recount");
     }
 }
 
@@ -1919,6 +1938,132 @@ async fn a_full_dispute_refund_goes_back_through_the_gateway() {
         "back to the card, not the wallet"
     );
     w.assert_ledger_ok().await;
+}
+
+/// The admin overview reads running totals, not a sum of every
+/// transaction: after bookings are paid (wallet and card), released,
+/// refunded in part and in full, and cancelled early and late, the totals
+/// equal a recount, and the overview and the platform stats show them
+/// under their unchanged keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_overview_totals_equal_a_recount_after_a_mixed_scenario() {
+    let w = World::start().await;
+    let (c, a) = (&w.customer, &w.admin);
+    w.topup_stripe(c, 20_000).await;
+    w.assert_totals_match().await;
+    let pay = |b: String, amount: i64| {
+        let w = &w;
+        async move {
+            w.pay_wallet(&w.customer, &b, json!(amount))
+                .await
+                .expect(201)["transaction"]["_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    // Paid, done and released: the fee counts, the escrow does not.
+    let done = w.booking("in_progress", 5000).await;
+    let released = pay(done.clone(), 5000).await;
+    w.set_booking_status(&done, "completed").await;
+    w.s.post(
+        &format!("/api/v1/transactions/{released}/release-escrow"),
+        Some(&a.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    // Paid, then refunded in part (still held) and another in full.
+    let partial = pay(w.booking("in_progress", 3000).await, 3000).await;
+    w.s.post(
+        &format!("/api/v1/transactions/{partial}/refund"),
+        Some(&a.token),
+        json!({"reason": "half done", "amount": 1000}),
+    )
+    .await
+    .expect(200);
+    let full = pay(w.booking("in_progress", 1000).await, 1000).await;
+    w.s.post(
+        &format!("/api/v1/transactions/{full}/refund"),
+        Some(&a.token),
+        json!({"reason": "not done"}),
+    )
+    .await
+    .expect(200);
+    // Cancelled by the customer through the bookings API: all back.
+    let b = w.booking("accepted", 0).await;
+    let cancelled = pay(b.clone(), 2000).await;
+    w.s.put(
+        &format!("/api/v1/bookings/{b}/status"),
+        Some(&c.token),
+        json!({"status": "cancelled", "reason": "Plans changed"}),
+    )
+    .await
+    .expect(200);
+    w.wait_tx(&cancelled, "the cancellation refund", |t| {
+        t["escrow"]["held"] == false
+    })
+    .await;
+    // Paid by card and left in escrow.
+    let card = w.booking("accepted", 0).await;
+    let res =
+        w.s.post(
+            "/api/v1/transactions",
+            Some(&c.token),
+            json!({"booking": card, "amount": 700, "gateway": "stripe"}),
+        )
+        .await
+        .expect(201);
+    let id = res["transaction"]["_id"].as_str().unwrap().to_string();
+    let intent = res["paymentIntentId"].as_str().unwrap().to_string();
+    w.stripe_webhook(&fake_stripe::event(
+        "evt_totals",
+        "payment_intent.succeeded",
+        fake_stripe::intent_succeeded(&intent, 70_000, "kes", &id),
+    ))
+    .await
+    .expect(200);
+    w.assert_ledger_ok().await;
+    // 2000 left of the partly refunded payment and the 700 card payment.
+    let held = 2000 + 700;
+    let o =
+        w.s.get("/api/v1/admin/overview", Some(&a.token))
+            .await
+            .expect(200);
+    assert_eq!(o["escrowHeld"].as_f64(), Some(held as f64));
+    let today = o["bookingsPerDay"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (
+            today["created"].clone(),
+            today["completed"].clone(),
+            today["cancelled"].clone()
+        ),
+        (json!(5), json!(1), json!(1)),
+        "{today}"
+    );
+    assert_eq!(today["gmv"].as_f64(), Some(5000.0));
+    assert_eq!(o["platformFees"].as_f64(), Some(500.0));
+    let mut keys: Vec<&str> = o.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "bookingsPerDay",
+            "currency",
+            "days",
+            "escrowHeld",
+            "jobs",
+            "platformFees",
+            "success",
+            "usersByRole"
+        ]
+    );
+    let st =
+        w.s.get("/api/v1/transactions/stats", Some(&a.token))
+            .await
+            .expect(200);
+    assert_eq!(st["held"].as_f64(), Some(held as f64));
+    assert_eq!(st["fees"].as_f64(), Some(500.0));
 }
 
 // ---------------------------------------------------------------- property

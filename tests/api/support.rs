@@ -1006,3 +1006,531 @@ async fn dashboard_and_stats() {
         .expect(400);
     s.stop().await;
 }
+
+const AGENTS: &str = "/api/v1/support/agents";
+
+/// An admin sets `agent`'s cap.
+async fn set_cap(s: &TestServer, admin: &TestUser, agent: &TestUser, max: i64) -> Value {
+    s.put(
+        &format!("{AGENTS}/{}/availability", agent.id),
+        Some(&admin.token),
+        json!({"maxConcurrentTickets": max}),
+    )
+    .await
+    .expect(200)
+}
+
+async fn workload(s: &TestServer, agent: &TestUser) -> i64 {
+    s.get("/api/v1/support/dashboard", Some(&agent.token))
+        .await
+        .expect(200)["dashboard"]["currentWorkload"]
+        .as_i64()
+        .unwrap()
+}
+
+/// No agent holds more tickets being worked than their cap, and every
+/// stored load equals a recount.
+async fn assert_no_agent_over_cap(s: &TestServer) {
+    let over: Vec<(String, i64, i64)> = s
+        .query(|c| {
+            let mut st = c.prepare(
+                "SELECT user_id, active_count, max_concurrent FROM support_agents WHERE active_count > max_concurrent",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+        .await;
+    assert!(over.is_empty(), "agents over their cap: {over:?}");
+    assert_loads_match(s).await;
+}
+
+async fn close(s: &TestServer, who: &TestUser, id: &str) {
+    s.put(
+        &format!("{T}/{id}/close"),
+        Some(&who.token),
+        json!({"summary": "Sorted", "resolutionType": "solved"}),
+    )
+    .await
+    .expect(200);
+}
+
+/// Reopening gives a ticket back to its agent only while they have room:
+/// of two concurrent reopens for an agent one slot under the cap, exactly
+/// one stays and the other goes to the least-loaded available agent; with
+/// nobody free a reopened ticket waits in the queue (the customer's reopen
+/// and the staff's status move alike), and the agent never ends over.
+#[tokio::test]
+async fn reopen_never_puts_an_agent_over_the_cap() {
+    let s = TestServer::start().await;
+    let admin = s.staff("admin").await;
+    let c = s.register("customer").await;
+    let a = agent(&s, "available").await;
+    let b = agent(&s, "away").await;
+    set_cap(&s, &admin, &a, 2).await;
+    let t1 = id_of(&open_ticket(&s, &c, "high").await);
+    let t2 = id_of(&open_ticket(&s, &c, "high").await);
+    close(&s, &a, &t1).await;
+    close(&s, &a, &t2).await;
+    let t3 = open_ticket(&s, &c, "low").await;
+    assert_eq!(t3["assignedTo"]["_id"], json!(a.id));
+    let t3 = id_of(&t3);
+    assert_eq!(workload(&s, &a).await, 1);
+    s.put(
+        "/api/v1/support/availability",
+        Some(&b.token),
+        json!({"status": "available"}),
+    )
+    .await
+    .expect(200);
+    // Two reopens at once for A's last slot.
+    let paths = [&t1, &t2].map(|id| format!("{T}/{id}/reopen"));
+    let answers = join_all(
+        paths
+            .iter()
+            .map(|p| s.put(p, Some(&c.token), json!({"reason": "Still broken"}))),
+    )
+    .await;
+    let owners: Vec<String> = answers
+        .into_iter()
+        .map(|x| {
+            x.expect(200)["ticket"]["assignedTo"]["_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        owners.iter().filter(|o| **o == a.id).count(),
+        1,
+        "{owners:?}"
+    );
+    assert_eq!(
+        owners.iter().filter(|o| **o == b.id).count(),
+        1,
+        "{owners:?}"
+    );
+    assert_eq!(workload(&s, &a).await, 2);
+    assert_no_agent_over_cap(&s).await;
+    let moved = if owners[0] == b.id { &t1 } else { &t2 };
+    let kept = if owners[0] == b.id { &t2 } else { &t1 };
+    let m = s
+        .get(&format!("{T}/{moved}"), Some(&admin.token))
+        .await
+        .expect(200)["ticket"]
+        .clone();
+    assert_eq!(m["status"], "assigned");
+    assert!(
+        m["internalNotes"]
+            .to_string()
+            .contains("at capacity (2 of 2)"),
+        "{}",
+        m["internalNotes"]
+    );
+    let k = s
+        .get(&format!("{T}/{kept}"), Some(&c.token))
+        .await
+        .expect(200)["ticket"]
+        .clone();
+    assert_eq!(k["status"], "reopened");
+    assert!(
+        !k.to_string().contains("at capacity"),
+        "notes stay internal"
+    );
+    // B steps away; A frees a slot and a new ticket fills it, so when A's
+    // closed ticket is reopened nobody has room: it waits in the queue.
+    s.put(
+        "/api/v1/support/availability",
+        Some(&b.token),
+        json!({"status": "away"}),
+    )
+    .await
+    .expect(200);
+    close(&s, &a, &t3).await;
+    let t4 = open_ticket(&s, &c, "low").await;
+    assert_eq!(t4["assignedTo"]["_id"], json!(a.id));
+    let t4 = id_of(&t4);
+    let r = s
+        .put(
+            &format!("{T}/{t3}/reopen"),
+            Some(&c.token),
+            json!({"reason": "Again"}),
+        )
+        .await
+        .expect(200)["ticket"]
+        .clone();
+    assert_eq!(r["status"], "reopened");
+    assert!(r.get("assignedTo").is_none(), "{r}");
+    assert_eq!(workload(&s, &a).await, 2);
+    // Closing t4 frees the slot and the queue refills it with t3; the
+    // staff's own reopen of t4 (a status move) then follows the same rule.
+    close(&s, &admin, &t4).await;
+    let g = s
+        .get(&format!("{T}/{t3}"), Some(&admin.token))
+        .await
+        .expect(200)["ticket"]
+        .clone();
+    assert_eq!(g["assignedTo"]["_id"], json!(a.id));
+    let r = s
+        .put(
+            &format!("{T}/{t4}/status"),
+            Some(&admin.token),
+            json!({"status": "reopened"}),
+        )
+        .await
+        .expect(200)["ticket"]
+        .clone();
+    assert!(r.get("assignedTo").is_none(), "{r}");
+    assert_eq!(workload(&s, &a).await, 2);
+    assert_no_agent_over_cap(&s).await;
+    // A slot frees: the waiting reopened ticket goes back to A at once.
+    close(&s, &a, kept).await;
+    let g = s
+        .get(&format!("{T}/{t4}"), Some(&admin.token))
+        .await
+        .expect(200)["ticket"]
+        .clone();
+    assert_eq!(g["assignedTo"]["_id"], json!(a.id));
+    assert_eq!(workload(&s, &a).await, 2);
+    assert_no_agent_over_cap(&s).await;
+    s.stop().await;
+}
+
+/// `PUT /support/agents/:id/availability`: the agent sets their own
+/// status, only an admin sets the cap (1 to 200); everyone else is
+/// refused. Lowering the cap below the load keeps the agent's tickets and
+/// gives them nothing new until they are under it; raising it takes from
+/// the queue.
+#[tokio::test]
+async fn agent_capacity_is_the_admins_and_a_lowered_cap_takes_nothing_new() {
+    let s = TestServer::start().await;
+    let admin = s.staff("admin").await;
+    let c = s.register("customer").await;
+    let a = agent(&s, "available").await;
+    let other = agent(&s, "offline").await;
+    let path = format!("{AGENTS}/{}/availability", a.id);
+    let cases: Vec<(&str, Option<&TestUser>, String, Value, u16)> = vec![
+        (
+            "agent sets own status",
+            Some(&a),
+            path.clone(),
+            json!({"status": "busy"}),
+            200,
+        ),
+        (
+            "agent lifts own cap",
+            Some(&a),
+            path.clone(),
+            json!({"maxConcurrentTickets": 50}),
+            403,
+        ),
+        (
+            "agent lifts own cap on the wire path",
+            Some(&a),
+            "/api/v1/support/availability".into(),
+            json!({"maxConcurrentTickets": 50}),
+            403,
+        ),
+        (
+            "another agent",
+            Some(&other),
+            path.clone(),
+            json!({"status": "offline"}),
+            403,
+        ),
+        (
+            "a customer",
+            Some(&c),
+            path.clone(),
+            json!({"status": "offline"}),
+            403,
+        ),
+        (
+            "a customer, bad body",
+            Some(&c),
+            path.clone(),
+            json!({"status": 7}),
+            403,
+        ),
+        (
+            "admin, unknown agent",
+            Some(&admin),
+            format!("{AGENTS}/{}/availability", baitech::ids::new_id()),
+            json!({"maxConcurrentTickets": 3}),
+            404,
+        ),
+        (
+            "admin, a customer's id",
+            Some(&admin),
+            format!("{AGENTS}/{}/availability", c.id),
+            json!({"maxConcurrentTickets": 3}),
+            404,
+        ),
+        (
+            "admin, malformed id",
+            Some(&admin),
+            format!("{AGENTS}/nope/availability"),
+            json!({"maxConcurrentTickets": 3}),
+            404,
+        ),
+        (
+            "anonymous",
+            None,
+            path.clone(),
+            json!({"status": "available"}),
+            401,
+        ),
+        (
+            "admin sets status and cap",
+            Some(&admin),
+            path.clone(),
+            json!({"status": "available", "maxConcurrentTickets": 5}),
+            200,
+        ),
+    ];
+    for (name, who, p, body, want) in cases {
+        let got = s.put(&p, who.map(|u| u.token.as_str()), body).await;
+        assert_eq!(got.status.as_u16(), want, "{name}: {}", got.body);
+    }
+    for (body, field) in [
+        (json!({"maxConcurrentTickets": 0}), "maxConcurrentTickets"),
+        (json!({"maxConcurrentTickets": 201}), "maxConcurrentTickets"),
+        (
+            json!({"maxConcurrentTickets": "ten"}),
+            "maxConcurrentTickets",
+        ),
+        (json!({"status": "asleep"}), "status"),
+        (json!({}), "status"),
+    ] {
+        let e = s
+            .put(&path, Some(&admin.token), body.clone())
+            .await
+            .expect(400);
+        assert_eq!(e["errors"][0]["field"], field, "{body}: {e}");
+    }
+    // Three tickets, then the cap goes down to one.
+    let mine: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            let t = open_ticket(&s, &c, "medium").await;
+            assert_eq!(t["assignedTo"]["_id"], json!(a.id));
+            v.push(id_of(&t));
+        }
+        v
+    };
+    let saved = set_cap(&s, &admin, &a, 1).await;
+    assert_eq!(
+        saved["availability"],
+        json!({"status": "available", "maxConcurrentTickets": 1})
+    );
+    assert_eq!(saved["currentWorkload"], 3);
+    assert_eq!(saved["message"], "Availability updated successfully");
+    assert_eq!(workload(&s, &a).await, 3, "nothing taken away");
+    let queued = open_ticket(&s, &c, "urgent").await;
+    assert!(queued.get("assignedTo").is_none(), "{queued}");
+    let full = s
+        .put(
+            &format!("{T}/{}/assign", id_of(&queued)),
+            Some(&admin.token),
+            json!({"agentId": a.id}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(full["currentWorkload"], 3);
+    assert!(full["message"].as_str().unwrap().contains("(1)"));
+    // Finishing tickets while still at or over the cap takes nothing new.
+    for (id, load) in mine.iter().take(2).zip([2, 1]) {
+        close(&s, &a, id).await;
+        assert_eq!(workload(&s, &a).await, load);
+    }
+    // Under the cap at last: the urgent ticket comes from the queue.
+    close(&s, &a, &mine[2]).await;
+    let d = s
+        .get("/api/v1/support/dashboard", Some(&a.token))
+        .await
+        .expect(200)["dashboard"]
+        .clone();
+    assert_eq!(d["currentWorkload"], 1);
+    assert_eq!(d["assignedTickets"][0]["_id"], queued["_id"]);
+    assert_eq!(d["availability"]["maxConcurrentTickets"], 1);
+    // Raising the cap takes the waiting tickets at once, up to the new cap.
+    for _ in 0..3 {
+        assert!(open_ticket(&s, &c, "low").await.get("assignedTo").is_none());
+    }
+    let saved = set_cap(&s, &admin, &a, 3).await;
+    assert_eq!(saved["currentWorkload"], 3);
+    assert_no_agent_over_cap(&s).await;
+    s.stop().await;
+}
+
+/// Every support answer under the wire's keys: `ticket`, `tickets`,
+/// `newMessage`, `rating`, `availability`, the ticket virtuals
+/// (`responseTime`, `resolutionTime`, `age`, `messageCount`), messages
+/// with `_id` but no `id`, and paths never set left out rather than null.
+#[tokio::test]
+async fn every_answer_has_the_wire_keys() {
+    let s = TestServer::start().await;
+    let c = s.register("customer").await;
+    let ag = agent(&s, "available").await;
+    let created = s
+        .post(
+            T,
+            Some(&c.token),
+            json!({"subject": "Wi-Fi", "description": "Router down", "category": "technical"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(created["message"], "Support ticket created successfully");
+    let t = created["ticket"].clone();
+    let id = id_of(&t);
+    assert_eq!(t["id"], t["_id"]);
+    for k in [
+        "responseTime",
+        "resolutionTime",
+        "age",
+        "messageCount",
+        "ticketNumber",
+        "__v",
+    ] {
+        assert!(t.get(k).is_some(), "ticket.{k}: {t}");
+    }
+    assert_eq!(t["responseTime"], Value::Null);
+    assert_eq!(t["messageCount"], 1);
+    let clock = &t["sla"]["firstResponseTime"];
+    assert_eq!(clock["target"], 60);
+    assert!(clock["dueAt"].is_string());
+    assert!(
+        clock.get("actual").is_none() && clock.get("met").is_none(),
+        "{clock}"
+    );
+    let m0 = &t["messages"][0];
+    assert!(m0.get("_id").is_some() && m0.get("id").is_none(), "{m0}");
+    let list = s.get(T, Some(&c.token)).await.expect(200);
+    for k in ["success", "count", "total", "page", "pages", "tickets"] {
+        assert!(list.get(k).is_some(), "list.{k}");
+    }
+    for k in ["responseTime", "resolutionTime", "age", "messageCount"] {
+        assert!(list["tickets"][0].get(k).is_some(), "tickets[0].{k}");
+    }
+    let reply = s
+        .post(
+            &format!("{T}/{id}/messages"),
+            Some(&ag.token),
+            json!({"message": "Rebooted it"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(reply["message"], "Message added successfully");
+    let mut keys: Vec<&str> = reply["newMessage"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "_id",
+            "attachments",
+            "isInternal",
+            "message",
+            "sender",
+            "senderRole",
+            "timestamp"
+        ]
+    );
+    s.post(
+        &format!("{T}/{id}/messages"),
+        Some(&ag.token),
+        json!({"message": "customer is nice", "isInternal": true}),
+    )
+    .await
+    .expect(201);
+    let resolved = s
+        .put(
+            &format!("{T}/{id}/status"),
+            Some(&ag.token),
+            json!({"status": "resolved"}),
+        )
+        .await
+        .expect(200)["ticket"]
+        .clone();
+    assert!(resolved["responseTime"].is_number());
+    assert!(resolved["resolutionTime"].is_number());
+    let clock = &resolved["sla"]["firstResponseTime"];
+    assert_eq!(clock["met"], true);
+    assert!(
+        clock["actual"].is_number() && clock.get("dueAt").is_none(),
+        "{clock}"
+    );
+    assert!(resolved["sla"]["resolutionTime"].get("dueAt").is_none());
+    assert_eq!(resolved["messageCount"], 3, "staff count internal messages");
+    let note = &resolved["statusHistory"][0];
+    assert!(note.get("_id").is_some() && note.get("id").is_some());
+    let rated = s
+        .post(
+            &format!("{T}/{id}/rate"),
+            Some(&c.token),
+            json!({"rating": 5}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(rated["message"], "Thank you for your feedback!");
+    let mut keys: Vec<&str> = rated["rating"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["ratedAt", "rating"], "no feedback given, none sent");
+    let seen = s
+        .get(&format!("{T}/{id}"), Some(&c.token))
+        .await
+        .expect(200)["ticket"]
+        .clone();
+    assert_eq!(
+        seen["messageCount"], 2,
+        "the customer's count skips internal ones"
+    );
+    assert!(seen["customerSatisfaction"].get("feedback").is_none());
+    assert_eq!(seen["customerSatisfaction"]["rating"], 5);
+    let avail = s
+        .put(
+            "/api/v1/support/availability",
+            Some(&ag.token),
+            json!({"status": "busy"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        avail["availability"],
+        json!({"status": "busy", "maxConcurrentTickets": 5})
+    );
+    let d = s
+        .get("/api/v1/support/dashboard", Some(&ag.token))
+        .await
+        .expect(200);
+    for k in [
+        "assignedTickets",
+        "unassignedTickets",
+        "urgentTickets",
+        "currentWorkload",
+    ] {
+        assert!(d["dashboard"].get(k).is_some(), "dashboard.{k}");
+    }
+    let st = s
+        .get("/api/v1/support/stats", Some(&ag.token))
+        .await
+        .expect(200);
+    for k in [
+        "total",
+        "statusBreakdown",
+        "priorityBreakdown",
+        "categoryBreakdown",
+        "agentStats",
+    ] {
+        assert!(st.get(k).is_some(), "stats.{k}");
+    }
+    s.stop().await;
+}
