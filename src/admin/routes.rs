@@ -15,7 +15,7 @@ use crate::admin::schemas::*;
 use crate::auth::{CurrentUser, Role};
 use crate::bookings::model::{day_string, local_day, major};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{list_response, AppQuery, Page, PageQuery};
+use crate::http::{list_response, AppQuery, Page};
 use crate::ids::now_ms;
 use crate::openapi::schemas::{ErrorBody, Message};
 use crate::state::AppState;
@@ -127,13 +127,7 @@ async fn list_jobs(
         &crate::jobs::inspect::STATUSES,
     )
     .map_err(|e| ApiError::Validation(vec![e]))?;
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page,
-            limit: q.limit,
-        },
-        20,
-    )?;
+    let page = Page::of(q.page.as_deref(), q.limit.as_deref(), 20)?;
     let (jobs, total) = state
         .db
         .read(move |c| crate::jobs::inspect::list(c, status.as_deref(), page))
@@ -225,13 +219,7 @@ async fn list_webhooks(
         &crate::payments::store::WEBHOOK_OUTCOMES,
     )
     .map_err(|e| ApiError::Validation(vec![e]))?;
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page,
-            limit: q.limit,
-        },
-        20,
-    )?;
+    let page = Page::of(q.page.as_deref(), q.limit.as_deref(), 20)?;
     let (hooks, total) = state
         .db
         .read(move |c| {

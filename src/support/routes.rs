@@ -21,7 +21,7 @@ use crate::auth::store::Account;
 use crate::auth::Role;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::middleware::ClientIp;
-use crate::http::{list_response, AppJson, AppQuery, Page, PageQuery};
+use crate::http::{list_response, AppJson, AppQuery, Page};
 use crate::ids::{is_valid_id, iso, now_ms, parse_datetime};
 use crate::openapi::schemas::ErrorBody;
 use crate::state::AppState;
@@ -576,13 +576,7 @@ async fn list_tickets(
     user: CurrentUser,
     AppQuery(q): AppQuery<TicketListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = Page::parse(
-        &PageQuery {
-            page: q.page.clone(),
-            limit: q.limit.clone(),
-        },
-        20,
-    )?;
+    let page = Page::of(q.page.as_deref(), q.limit.as_deref(), 20)?;
     let mut errors = Vec::new();
     let mut filter = ListFilter::default();
     let text = |v: &Option<String>| v.as_deref().map(|s| Value::String(s.trim().to_string()));

@@ -138,11 +138,7 @@ fn page_collecting_errors(
     limit: &Option<String>,
     errors: &mut Vec<FieldError>,
 ) -> Option<Page> {
-    let q = PageQuery {
-        page: page.clone(),
-        limit: limit.clone(),
-    };
-    Page::parse(&q, 20)
+    Page::of(page.as_deref(), limit.as_deref(), 20)
         .map_err(|e| {
             if let ApiError::Validation(v) = e {
                 errors.extend(v)
