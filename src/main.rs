@@ -30,15 +30,11 @@ fn init_logging(config: &Config) {
 /// Large allocations (argon2's 19 MiB buffers) always go straight to mmap
 /// and back to the OS when freed; glibc's adaptive threshold would otherwise
 /// keep them in per-thread arenas and let the resident size grow with load.
-/// At most two arenas: glibc's default (8 per core) gives most of our ~15
-/// threads an arena of its own, each keeping its free memory resident,
-/// while per-thread caches already spare small allocations the lock.
 fn return_large_allocations_to_the_os() {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only tunes the allocator; called before any thread starts.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
