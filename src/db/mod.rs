@@ -114,8 +114,11 @@ impl Db {
                     | OpenFlags::SQLITE_OPEN_URI,
             )
             .with_init(|c| configure(c));
+        // Connections open on demand (none at start, the idle ones closed
+        // after r2d2's 10 minutes): an idle server holds no read connections.
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
+            .min_idle(Some(0))
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| format!("pool: {e}"))?;

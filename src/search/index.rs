@@ -104,12 +104,14 @@ pub struct RankedPage {
 }
 
 /// The users index, open for searching and, by the one outbox consumer,
-/// for writing. Holds tantivy's writer lock while alive.
+/// for writing. Holds tantivy's writer lock from its first write on.
 pub struct SearchIndex {
     fields: UserFields,
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// Opened on the first write: an idle server keeps neither the
+    /// writer's arena nor its three threads.
+    writer: Mutex<Option<IndexWriter>>,
     /// The last outbox event whose effect searches see (committed and
     /// reloaded, or irrelevant to the index).
     caught_up: AtomicI64,
@@ -180,15 +182,6 @@ impl SearchIndex {
         schema::register(&index);
         let fields = fields_of(&index)?;
         let last = read_payload(&index).map(|p| p.1).unwrap_or(0);
-        let writer = index
-            .writer_with_options(
-                IndexWriterOptions::builder()
-                    .memory_budget_per_thread(LIVE_BUDGET)
-                    .num_worker_threads(1)
-                    .num_merge_threads(1)
-                    .build(),
-            )
-            .map_err(err)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -199,8 +192,19 @@ impl SearchIndex {
             index,
             reader,
             caught_up: AtomicI64::new(last),
-            writer: Mutex::new(writer),
+            writer: Mutex::new(None),
         })
+    }
+
+    /// The live writer: tantivy's minimum budget, one indexing thread.
+    fn live_writer(&self) -> tantivy::Result<IndexWriter> {
+        self.index.writer_with_options(
+            IndexWriterOptions::builder()
+                .memory_budget_per_thread(LIVE_BUDGET)
+                .num_worker_threads(1)
+                .num_merge_threads(1)
+                .build(),
+        )
     }
 
     /// Replaces the documents of `ids` by the searchable ones among `users`
@@ -213,10 +217,14 @@ impl SearchIndex {
         users: &[UserDoc],
         last_event_id: i64,
     ) -> Result<(), String> {
-        let mut writer = self
+        let mut slot = self
             .writer
             .lock()
             .map_err(|_| err("writer mutex poisoned"))?;
+        let writer = match &mut *slot {
+            Some(w) => w,
+            empty => empty.insert(self.live_writer().map_err(err)?),
+        };
         let staged = (|| -> tantivy::Result<()> {
             for id in ids {
                 writer.delete_term(Term::from_field_text(self.fields.id, id));
@@ -233,7 +241,7 @@ impl SearchIndex {
             let _ = writer.rollback();
             return Err(err(e));
         }
-        drop(writer);
+        drop(slot);
         self.reader.reload().map_err(err)?;
         self.passed(last_event_id);
         Ok(())

@@ -100,8 +100,10 @@ fn max_event_id(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
 /// The posts index, open for searching and, by its consumer, writing.
 pub struct PostIndex {
     fields: Fields,
+    index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// Opened on the first write (an idle server keeps no writer arena).
+    writer: Mutex<Option<IndexWriter>>,
     caught_up: AtomicI64,
 }
 
@@ -130,15 +132,6 @@ impl PostIndex {
             return Err(err("schema differs from this binary's"));
         }
         let last = read_payload(&index).map(|p| p.1).unwrap_or(0);
-        let writer = index
-            .writer_with_options(
-                IndexWriterOptions::builder()
-                    .memory_budget_per_thread(15_000_000)
-                    .num_worker_threads(1)
-                    .num_merge_threads(1)
-                    .build(),
-            )
-            .map_err(err)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -154,8 +147,9 @@ impl PostIndex {
         .map_err(err)?;
         Ok(PostIndex {
             fields,
+            index,
             reader,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(None),
             caught_up: AtomicI64::new(last),
         })
     }
@@ -168,7 +162,21 @@ impl PostIndex {
         rows: &[(String, String, Vec<String>)],
         last_event_id: i64,
     ) -> Result<(), String> {
-        let mut writer = self.writer.lock().map_err(|_| err("writer poisoned"))?;
+        let mut slot = self.writer.lock().map_err(|_| err("writer poisoned"))?;
+        let writer = match &mut *slot {
+            Some(w) => w,
+            empty => empty.insert(
+                self.index
+                    .writer_with_options(
+                        IndexWriterOptions::builder()
+                            .memory_budget_per_thread(15_000_000)
+                            .num_worker_threads(1)
+                            .num_merge_threads(1)
+                            .build(),
+                    )
+                    .map_err(err)?,
+            ),
+        };
         let staged = (|| -> tantivy::Result<()> {
             for id in ids {
                 writer.delete_term(Term::from_field_text(self.fields.id, id));
@@ -185,7 +193,7 @@ impl PostIndex {
             let _ = writer.rollback();
             return Err(err(e));
         }
-        drop(writer);
+        drop(slot);
         self.reader.reload().map_err(err)?;
         self.caught_up.fetch_max(last_event_id, Ordering::AcqRel);
         Ok(())
