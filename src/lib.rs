@@ -305,74 +305,13 @@ fn api_docs_route(api: &utoipa::openapi::OpenApi) -> axum::routing::MethodRouter
 
 /// Start-up (migrations, index loads, building the OpenAPI document) frees
 /// a few MiB that glibc would otherwise keep in the heap for the life of
-/// the process, and touches code no request runs again.
+/// the process.
 fn release_start_up_memory() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe {
         libc::malloc_trim(0);
     }
-    #[cfg(target_os = "linux")]
-    drop_start_up_code_pages();
-}
-
-/// Unmaps the executable's read-only pages (code, constants) from this
-/// process's page tables. Start-up runs code of every module once
-/// (migrations, OpenAPI, clap, index opening) and the kernel maps it in
-/// large chunks, most of which no request ever runs again. The pages stay
-/// in the page cache: the ones requests need come back on first use with a
-/// minor fault. Only mappings of the executable that are neither writable
-/// nor hold private (relocated) copies are touched, so nothing is lost.
-#[cfg(target_os = "linux")]
-fn drop_start_up_code_pages() {
-    let (Ok(exe), Ok(smaps)) = (
-        std::fs::read_link("/proc/self/exe"),
-        std::fs::read_to_string("/proc/self/smaps"),
-    ) else {
-        return;
-    };
-    let exe = exe.to_string_lossy();
-    for (start, end) in clean_read_only_mappings(&smaps, &exe) {
-        // SAFETY: the range is a whole private, read-only file mapping of
-        // our executable with no anonymous (copied-on-write) pages:
-        // MADV_DONTNEED only drops page-table entries, and later accesses
-        // fault the same file contents back in.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-        }
-    }
-}
-
-/// `(start, end)` of each mapping of `exe` in a `/proc/<pid>/smaps` text
-/// that is private, not writable and has no anonymous pages.
-#[cfg(target_os = "linux")]
-fn clean_read_only_mappings(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
-    let mut found = Vec::new();
-    let mut current: Option<(usize, usize)> = None;
-    for line in smaps.lines() {
-        let mut words = line.split_whitespace();
-        let first = words.next().unwrap_or("");
-        if let Some((a, b)) = first.split_once('-') {
-            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
-                let perms = words.next().unwrap_or("");
-                let path = words.nth(3).unwrap_or("");
-                let read_only_private = perms.len() == 4
-                    && perms.starts_with('r')
-                    && perms.as_bytes()[1] == b'-'
-                    && perms.ends_with('p');
-                current = (read_only_private && path == exe).then_some((a, b));
-                continue;
-            }
-        }
-        if first == "Anonymous:" {
-            if let Some(range) = current.take() {
-                if words.next() == Some("0") {
-                    found.push(range);
-                }
-            }
-        }
-    }
-    found
 }
 
 /// Serves until `shutdown` resolves: stops accepting, finishes in-flight
@@ -439,34 +378,6 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-
-    #[test]
-    fn only_clean_read_only_mappings_of_the_executable_are_dropped() {
-        let smaps = "\
-55e2a1b3d000-55e2a2cc4000 r--p 00000000 fe:00 123 /usr/bin/baitech
-Rss:                3392 kB
-Anonymous:             0 kB
-55e2a2cc4000-55e2a46cd000 r-xp 01186000 fe:00 123 /usr/bin/baitech
-Anonymous:             0 kB
-55e2a46cd000-55e2a47a8000 r--p 02b8e000 fe:00 123 /usr/bin/baitech
-Anonymous:           876 kB
-55e2a47a8000-55e2a47ae000 rw-p 02c68000 fe:00 123 /usr/bin/baitech
-Anonymous:             0 kB
-7fa9ad816000-7fa9ada60000 rw-p 00000000 00:00 0
-Anonymous:          2344 kB
-7fa9b0000000-7fa9b0100000 r-xp 00000000 fe:00 77 /usr/lib/libc.so.6
-Anonymous:             0 kB
-7fa9b0200000-7fa9b0300000 r-xs 00000000 fe:00 123 /usr/bin/baitech
-Anonymous:             0 kB
-";
-        assert_eq!(
-            super::clean_read_only_mappings(smaps, "/usr/bin/baitech"),
-            vec![
-                (0x55e2a1b3d000, 0x55e2a2cc4000),
-                (0x55e2a2cc4000, 0x55e2a46cd000)
-            ]
-        );
-    }
 
     #[test]
     fn the_web_clients_origin_comes_from_its_url() {
