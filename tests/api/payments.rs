@@ -64,6 +64,31 @@ impl World {
         }
     }
 
+    /// Pays `booking` by card (`amount` in major units) as the customer and
+    /// confirms it with Stripe's `payment_intent.succeeded` webhook (event
+    /// `event_id`); returns the transaction and payment intent ids.
+    async fn pay_by_card(&self, booking: &str, amount: i64, event_id: &str) -> (String, String) {
+        let res = self
+            .s
+            .post(
+                "/api/v1/transactions",
+                Some(&self.customer.token),
+                json!({"booking": booking, "amount": amount, "gateway": "stripe"}),
+            )
+            .await
+            .expect(201);
+        let id = res["transaction"]["_id"].as_str().unwrap().to_string();
+        let intent = res["paymentIntentId"].as_str().unwrap().to_string();
+        self.stripe_webhook(&fake_stripe::event(
+            event_id,
+            "payment_intent.succeeded",
+            fake_stripe::intent_succeeded(&intent, amount * 100, "kes", &id),
+        ))
+        .await
+        .expect(200);
+        (id, intent)
+    }
+
     /// A booking row as the bookings module would have it (total in major units).
     async fn booking(&self, status: &str, total: i64) -> String {
         booking_row(
@@ -1345,23 +1370,7 @@ async fn refunds_go_back_through_the_gateway_or_to_the_wallet_in_full_or_in_part
     // Full refund of a Stripe payment through the Refunds API, settled by charge.refunded.
     w.stripe.set_refund_status("pending");
     let b2 = w.booking("accepted", 0).await;
-    let res =
-        w.s.post(
-            "/api/v1/transactions",
-            Some(&c.token),
-            json!({"booking": b2, "amount": 250, "gateway": "stripe"}),
-        )
-        .await
-        .expect(201);
-    let p2 = res["transaction"]["_id"].as_str().unwrap().to_string();
-    let intent = res["paymentIntentId"].as_str().unwrap().to_string();
-    w.stripe_webhook(&fake_stripe::event(
-        "evt_p2",
-        "payment_intent.succeeded",
-        fake_stripe::intent_succeeded(&intent, 25_000, "kes", &p2),
-    ))
-    .await
-    .expect(200);
+    let (p2, intent) = w.pay_by_card(&b2, 250, "evt_p2").await;
     let full =
         w.s.post(
             &refund(&p2),
@@ -1903,23 +1912,7 @@ async fn a_cancelled_booking_gives_back_what_was_held_less_a_late_fee() {
 async fn a_full_dispute_refund_goes_back_through_the_gateway() {
     let w = World::start().await;
     let booking = w.booking("disputed", 0).await;
-    let res =
-        w.s.post(
-            "/api/v1/transactions",
-            Some(&w.customer.token),
-            json!({"booking": booking, "amount": 120, "gateway": "stripe"}),
-        )
-        .await
-        .expect(201);
-    let id = res["transaction"]["_id"].as_str().unwrap().to_string();
-    let intent = res["paymentIntentId"].as_str().unwrap().to_string();
-    w.stripe_webhook(&fake_stripe::event(
-        "evt_d",
-        "payment_intent.succeeded",
-        fake_stripe::intent_succeeded(&intent, 12_000, "kes", &id),
-    ))
-    .await
-    .expect(200);
+    let (id, _) = w.pay_by_card(&booking, 120, "evt_d").await;
     w.emit(
         "booking.dispute_resolved",
         &booking,
@@ -2006,23 +1999,7 @@ async fn admin_overview_totals_equal_a_recount_after_a_mixed_scenario() {
     .await;
     // Paid by card and left in escrow.
     let card = w.booking("accepted", 0).await;
-    let res =
-        w.s.post(
-            "/api/v1/transactions",
-            Some(&c.token),
-            json!({"booking": card, "amount": 700, "gateway": "stripe"}),
-        )
-        .await
-        .expect(201);
-    let id = res["transaction"]["_id"].as_str().unwrap().to_string();
-    let intent = res["paymentIntentId"].as_str().unwrap().to_string();
-    w.stripe_webhook(&fake_stripe::event(
-        "evt_totals",
-        "payment_intent.succeeded",
-        fake_stripe::intent_succeeded(&intent, 70_000, "kes", &id),
-    ))
-    .await
-    .expect(200);
+    w.pay_by_card(&card, 700, "evt_totals").await;
     w.assert_ledger_ok().await;
     // 2000 left of the partly refunded payment and the 700 card payment.
     let held = 2000 + 700;
