@@ -252,8 +252,13 @@ fn picture(
     std::fs::write(&path, &bytes)
         .map_err(|e| crate::error::ApiError::internal(format!("{}: {e}", path.display())))?;
     crate::media::store::insert(conn, &item)?;
-    let refs =
-        crate::media::store::owned_media(conn, base, owner, "media", &[item.public_id.clone()])?;
+    let refs = crate::media::store::owned_media(
+        conn,
+        base,
+        owner,
+        "media",
+        std::slice::from_ref(&item.public_id),
+    )?;
     Ok(Value::Array(
         refs.iter()
             .map(|r| {
