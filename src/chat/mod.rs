@@ -177,45 +177,55 @@ pub fn post_system_message(
 /// `booking.status_changed` → a system line in the booking's conversation
 /// (idempotent per event: the line carries the event id).
 async fn on_booking_event(state: AppState, event: Event) -> Result<(), String> {
-    if event.kind != "booking.status_changed" {
-        return Ok(());
-    }
-    let Some(booking_id) = event.subject_id.clone() else {
-        return Ok(());
-    };
-    let to = event.payload["to"].as_str().unwrap_or("").to_string();
-    let from = event.payload["from"].as_str().unwrap_or("").to_string();
     let chat = state.chat.clone();
-    let event_id = event.id;
     state
         .db
-        .write(move |tx| {
-            let Some(conv) = store::find_for_booking(tx, &booking_id)? else {
-                return Ok(());
-            };
-            let seen: bool = tx
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1 AND type = 'system'
-                     AND json_extract(system_info, '$.eventId') = ?2)",
-                )?
-                .query_row(rusqlite::params![conv, event_id], |r| r.get(0))?;
-            if seen {
-                return Ok(());
-            }
-            let number = crate::bookings::store::find_parties(tx, &booking_id)?
-                .map(|b| b.booking_number)
-                .unwrap_or_default();
-            let line = model::booking_status_line(&number, &to);
-            post_system_message(
-                tx,
-                &chat.cipher,
-                &conv,
-                &line,
-                json!({"action": "booking_status_changed", "eventId": event_id,
-                       "metadata": {"bookingId": booking_id, "from": from, "to": to}}),
-            )?;
-            Ok(())
-        })
+        .write(move |tx| booking_status_line(tx, &chat.cipher, &event).map(|_| ()))
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The consumer's rule for one event, in the caller's transaction: a
+/// `booking.status_changed` becomes a system line in the booking's
+/// conversation, once per event (the line carries the event id). Also used
+/// by the demo seed to replay the bookings it made. Returns whether a line
+/// was written.
+pub fn booking_status_line(
+    conn: &Connection,
+    cipher: &TextCipher,
+    event: &Event,
+) -> ApiResult<bool> {
+    if event.kind != "booking.status_changed" {
+        return Ok(false);
+    }
+    let Some(booking_id) = event.subject_id.as_deref() else {
+        return Ok(false);
+    };
+    let to = event.payload["to"].as_str().unwrap_or("");
+    let from = event.payload["from"].as_str().unwrap_or("");
+    let Some(conv) = store::find_for_booking(conn, booking_id)? else {
+        return Ok(false);
+    };
+    let seen: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1 AND type = 'system'
+             AND json_extract(system_info, '$.eventId') = ?2)",
+        )?
+        .query_row(rusqlite::params![conv, event.id], |r| r.get(0))?;
+    if seen {
+        return Ok(false);
+    }
+    let number = crate::bookings::store::find_parties(conn, booking_id)?
+        .map(|b| b.booking_number)
+        .unwrap_or_default();
+    let line = model::booking_status_line(&number, to);
+    post_system_message(
+        conn,
+        cipher,
+        &conv,
+        &line,
+        json!({"action": "booking_status_changed", "eventId": event.id,
+               "metadata": {"bookingId": booking_id, "from": from, "to": to}}),
+    )?;
+    Ok(true)
 }

@@ -144,10 +144,17 @@ fn load_batch(conn: &Connection, consumer: &str) -> ApiResult<Vec<Event>> {
             end
         }
     };
+    after(conn, cursor, 200)
+}
+
+/// Up to `limit` events after `after_id`, in order: what a consumer reads
+/// next, and what a backfill (the demo seed) replays through a consumer's
+/// own rules.
+pub fn after(conn: &Connection, after_id: i64, limit: i64) -> ApiResult<Vec<Event>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, subject_id, actor_id, payload, created_at FROM events WHERE id > ?1 ORDER BY id LIMIT 200",
+        "SELECT id, kind, subject_id, actor_id, payload, created_at FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
     )?;
-    let rows = stmt.query_map([cursor], |r| {
+    let rows = stmt.query_map(params![after_id, limit], |r| {
         let payload: String = r.get(4)?;
         Ok(Event {
             id: r.get(0)?,
@@ -159,6 +166,18 @@ fn load_batch(conn: &Connection, consumer: &str) -> ApiResult<Vec<Event>> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Moves `consumer`'s cursor to at least `last_id` (creating it): the
+/// events up to there count as handled, e.g. after a backfill applied them
+/// with the consumer's own rules in the same transaction.
+pub fn advance_cursor(conn: &Connection, consumer: &str, last_id: i64) -> ApiResult<()> {
+    conn.execute(
+        "INSERT INTO event_cursors (consumer, last_id) VALUES (?1, ?2)
+         ON CONFLICT (consumer) DO UPDATE SET last_id = MAX(last_id, ?2)",
+        params![consumer, last_id],
+    )?;
+    Ok(())
 }
 
 async fn deliver(

@@ -190,17 +190,62 @@ pub fn apply_event(
             now,
         )?);
     }
+    remind_if_accepted(conn, &state.config, e)?;
+    Ok(fresh)
+}
+
+/// Turns one event into its in-app notifications only, for a backfill of
+/// events nobody was told about yet (the demo seed): the same mapping
+/// ([`model::plan`]), exactly-once claims (so the live consumer replaying
+/// the event adds nothing) and live-recipient check as [`apply_event`], and
+/// the booking reminder queued the same way; but no push, email or SMS
+/// jobs (a backfill must not message phones and inboxes about the past),
+/// and nobody is viewing a conversation. Returns how many were stored
+/// (new or folded into a group).
+pub fn backfill_event(
+    conn: &Connection,
+    config: &crate::config::Config,
+    e: &Event,
+    now: i64,
+) -> ApiResult<usize> {
+    let facts = EventFacts {
+        kind: &e.kind,
+        subject_id: e.subject_id.as_deref(),
+        actor_id: e.actor_id.as_deref(),
+        payload: &e.payload,
+    };
+    let mut n = 0;
+    for d in model::plan(&facts) {
+        if !store::claim_source(conn, e.id, &format!("{}:{}", d.recipient_id, d.kind))? {
+            continue;
+        }
+        if !store::is_live_user(conn, &d.recipient_id)? {
+            continue;
+        }
+        store::insert(conn, &d, now)?;
+        n += 1;
+    }
+    remind_if_accepted(conn, config, e)?;
+    Ok(n)
+}
+
+/// A booking just accepted gets its reminder job.
+fn remind_if_accepted(
+    conn: &Connection,
+    config: &crate::config::Config,
+    e: &Event,
+) -> ApiResult<()> {
     if e.kind == "booking.status_changed" && e.payload["to"] == "accepted" {
         if let Some(booking) = e.subject_id.as_deref() {
-            schedule_reminder(conn, state, e.id, booking)?;
+            schedule_reminder(conn, config, e.id, booking)?;
         }
     }
-    Ok(fresh)
+    Ok(())
 }
 
 fn schedule_reminder(
     conn: &Connection,
-    state: &AppState,
+    config: &crate::config::Config,
     event_id: i64,
     booking: &str,
 ) -> ApiResult<()> {
@@ -210,7 +255,7 @@ fn schedule_reminder(
     let Some(starts) = row.scheduled_at else {
         return Ok(());
     };
-    let at = starts - state.config.notification_reminder_lead_mins as i64 * 60_000;
+    let at = starts - config.notification_reminder_lead_mins as i64 * 60_000;
     if at <= now_ms() || !store::claim_source(conn, event_id, "reminder")? {
         return Ok(());
     }

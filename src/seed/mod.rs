@@ -18,7 +18,10 @@
 //! The same `--seed` gives the same people, places, statuses and amounts
 //! (ids and timestamps are fresh on every run).
 
+mod conversations;
+mod desk;
 pub mod model;
+mod social;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
@@ -77,6 +80,11 @@ pub struct Ctx<'a> {
     pub customers: Vec<String>,
     /// Booking id and the status it was taken to.
     pub bookings: Vec<(String, Status)>,
+    /// Followers of each followed account (ordered, so later steps draw
+    /// the same people for the same seed).
+    pub followers: std::collections::BTreeMap<String, Vec<String>>,
+    /// Support agents available for assignment.
+    pub support_agents: Vec<String>,
     pub sign_ins: Vec<SignIn>,
     /// One argon2 hash shared by every generated account.
     pub demo_hash: String,
@@ -92,6 +100,12 @@ pub const STEPS: &[(&str, Step)] = &[
     ("customers", customers),
     ("bookings and payments", bookings_step),
     ("reviews", reviews_step),
+    ("follows", social::follows_step),
+    ("posts", social::posts_step),
+    ("conversations", conversations::chat_step),
+    ("support desk", desk::support_step),
+    // Last: it turns every event the steps above emitted into notifications.
+    ("notifications", notifications_step),
 ];
 
 /// Password of every generated technician and customer.
@@ -145,6 +159,8 @@ pub fn run(config: &Config, options: Options) -> Result<Vec<SignIn>, String> {
         technicians: Vec::new(),
         customers: Vec::new(),
         bookings: Vec::new(),
+        followers: Default::default(),
+        support_agents: Vec::new(),
         sign_ins: Vec::new(),
         demo_hash: password::hash_blocking(DEMO_PASSWORD, cost).map_err(err)?,
     };
@@ -153,6 +169,7 @@ pub fn run(config: &Config, options: Options) -> Result<Vec<SignIn>, String> {
     }
     // The index is rebuilt from the database at the next start.
     crate::search::discard(&config.data_dir)?;
+    crate::search::posts::discard_posts(&config.data_dir)?;
     Ok(ctx.sign_ins)
 }
 
@@ -618,6 +635,43 @@ fn reviews_step(ctx: &mut Ctx) -> Result<(), String> {
     Ok(())
 }
 
+/// Every event the steps emitted (bookings, payments, reviews, follows,
+/// posts, messages, tickets) turned into in-app notifications by the
+/// notifications module's own mapping and exactly-once claims
+/// ([`crate::notifications::backfill_event`]), then the module's outbox
+/// cursor moved past them. Without this step nobody would be told: the
+/// consumer starts at the end of the outbox on the server's first start.
+/// No push, email or SMS goes out for the demo's past.
+fn notifications_step(ctx: &mut Ctx) -> Result<(), String> {
+    let last: i64 = ctx
+        .db
+        .read_blocking(|c| {
+            Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
+        })
+        .map_err(err)?;
+    let progress = bar(last as u64, "notifications");
+    let mut cursor = 0;
+    while cursor < last {
+        let config = ctx.config;
+        cursor = ctx
+            .db
+            .write_blocking(|tx| {
+                let now = now_ms();
+                let batch = crate::events::after(tx, cursor, BATCH as i64)?;
+                for e in &batch {
+                    crate::notifications::backfill_event(tx, config, e, now)?;
+                }
+                let upto = batch.last().map_or(last, |e| e.id);
+                crate::events::advance_cursor(tx, crate::notifications::CONSUMER, upto)?;
+                Ok(upto)
+            })
+            .map_err(err)?;
+        progress.set_position(cursor.min(last) as u64);
+    }
+    progress.finish();
+    Ok(())
+}
+
 /// Prints the accounts to sign in with.
 pub fn print_sign_ins(sign_ins: &[SignIn], options: &Options) {
     println!(
@@ -643,6 +697,11 @@ pub fn print_sign_ins(sign_ins: &[SignIn], options: &Options) {
         );
     }
     println!(
-        "\n(every generated account: tech<N>@demo.baitech.co.ke / customer<N>@demo.baitech.co.ke, password {DEMO_PASSWORD}; demo passwords, not for production)"
+        "  {:<11} {:<28} {DEMO_PASSWORD}",
+        "support",
+        model::agent_email(0)
+    );
+    println!(
+        "\n(every generated account: tech<N>@demo.baitech.co.ke / customer<N>@demo.baitech.co.ke / agent<N>@demo.baitech.co.ke, password {DEMO_PASSWORD}; demo passwords, not for production)"
     );
 }

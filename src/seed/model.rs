@@ -680,6 +680,389 @@ pub fn review(rng: &mut impl Rng) -> Option<ReviewPlan> {
     })
 }
 
+// ---------------------------------------------------------------- feed
+
+/// One demo post, before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostPlan {
+    pub kind: &'static str,
+    pub caption: String,
+    pub visibility: &'static str,
+    /// `portfolioDetails` as a client would send it (portfolio posts).
+    pub portfolio: Option<serde_json::Value>,
+    /// How long before the seed it was posted.
+    pub minutes_ago: i64,
+    /// Wanted engagement; fewer when the post's audience is smaller.
+    pub likes: usize,
+    pub comments: usize,
+    pub bookmarks: usize,
+    pub shares: usize,
+}
+
+/// Post types technicians write, weighted. Video posts are left out: the
+/// seed has no playable video to attach.
+const TECH_POSTS: [(&str, u32); 5] = [
+    ("portfolio", 25),
+    ("tip", 25),
+    ("image", 20),
+    ("text", 20),
+    ("question", 10),
+];
+/// Post types customers write, weighted.
+const CUSTOMER_POSTS: [(&str, u32); 3] = [("question", 45), ("text", 35), ("image", 20)];
+
+/// A tip of each trade (by category), two each.
+fn tips(category: &str) -> [&'static str; 2] {
+    match category {
+        "plumbing" => [
+            "Most dripping taps need a KES 50 washer, not a new tap. Close the valve under the sink first.",
+            "Clean your roof tank every six months: silt at the bottom blocks the float valve.",
+        ],
+        "electrical" => [
+            "If the token meter shows an error after loading, re-enter the 20 digits slowly before calling KPLC.",
+            "Never share one extension cable between the fridge and the iron: that is how sockets melt.",
+        ],
+        "carpentry" => [
+            "A door that scrapes the floor usually needs its top hinge screws tightened, not planing.",
+            "Seal new mahogany with varnish before the rains or it will warp by April.",
+        ],
+        "painting" => [
+            "Wash walls with sugar soap before repainting; paint peels off kitchen grease within weeks.",
+            "Buy all the paint for one room from one batch: the shade differs between batches.",
+        ],
+        "cleaning" => [
+            "Baking soda and vinegar lift most sofa stains; test on the back first.",
+            "Vacuum carpets before shampooing them, or the dust turns into mud.",
+        ],
+        "appliance_repair" => [
+            "A fridge that runs but does not cool often just has dusty coils at the back. Unplug and brush them.",
+            "Leave the washing machine door open after use so the seal does not grow mould.",
+        ],
+        "hvac" => [
+            "Clean split AC filters monthly in Nairobi dust; it cuts the power bill noticeably.",
+            "An AC dripping indoors usually has a blocked drain pipe, not a gas problem.",
+        ],
+        _ => [
+            "Use wall plugs rated for brick when mounting a TV; the cheap ones pull out within a month.",
+            "Measure curtain rails 15 cm wider than the window so the curtains clear the glass.",
+        ],
+    }
+}
+
+/// The portfolio category a trade's work is filed under.
+fn portfolio_category(category: &str) -> &'static str {
+    crate::posts::model::PORTFOLIO_CATEGORIES
+        .iter()
+        .copied()
+        .find(|c| *c == category)
+        .unwrap_or("other")
+}
+
+const TEXTS: [&str; 6] = [
+    "Busy week in {place}! Thank you to every client who booked through BaiTech.",
+    "Available this Saturday around {place} for small jobs. Book early.",
+    "Five years of work in {place} and I still learn something new every week.",
+    "Grateful for the reviews this month. Quality work, fair prices.",
+    "Rainy season is here: check your gutters and roof before the next storm.",
+    "New tools arrived today. Faster jobs, same careful work.",
+];
+
+const CUSTOMER_TEXTS: [&str; 4] = [
+    "Got my {job} sorted in {place} within a day. Very happy with the service.",
+    "Tip for everyone in {place}: book in the morning, technicians are less busy.",
+    "Finally found a reliable fundi for {job}. Highly recommend booking through the app.",
+    "Anyone else in {place} had the water off all week?",
+];
+
+const QUESTIONS: [&str; 4] = [
+    "Does anyone know a good technician for {job} around {place}?",
+    "How much should {job} cost in {place}? I was quoted double what I expected.",
+    "Is it worth repairing or should I replace? ({job})",
+    "What should I ask a technician before booking {job}?",
+];
+
+/// What commenters say.
+pub const COMMENTS: [&str; 10] = [
+    "Very helpful, thank you!",
+    "I had the same problem last month.",
+    "How much did this cost?",
+    "Great work, very neat.",
+    "Are you available in Kasarani next week?",
+    "Asante sana for the tip.",
+    "I booked him last year, excellent job.",
+    "Which brand do you recommend?",
+    "Saved this for later.",
+    "This is exactly what I needed.",
+];
+
+/// One post by a technician (`category` is their trade) or a customer
+/// living in `place`.
+pub fn post(rng: &mut impl Rng, technician: Option<&str>, place: &str) -> PostPlan {
+    let category = technician.unwrap_or("plumbing");
+    let kind = match technician {
+        Some(_) => weighted(rng, &TECH_POSTS, |(_, w)| *w).0,
+        None => weighted(rng, &CUSTOMER_POSTS, |(_, w)| *w).0,
+    };
+    let trade = TRADES
+        .iter()
+        .find(|t| t.category == category)
+        .unwrap_or(&TRADES[0]);
+    let job = trade.jobs[rng.gen_range(0..trade.jobs.len())];
+    let fill = |t: &str| {
+        t.replace("{place}", place)
+            .replace("{job}", &job.0.to_lowercase())
+    };
+    let tag = category.replace('_', "");
+    let area: String = place
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let mut portfolio = None;
+    let caption = match kind {
+        "tip" => format!(
+            "{} #{tag} #baitechtips",
+            tips(category)[rng.gen_range(0..2)]
+        ),
+        "portfolio" => {
+            let cost = rng.gen_range(20..=400) * 100;
+            let testimonial = [
+                "Clean work and on time.",
+                "Would book again.",
+                "Very professional.",
+            ][rng.gen_range(0..3)];
+            portfolio = Some(serde_json::json!({
+                "title": job.0,
+                "projectType": job.0,
+                "category": portfolio_category(category),
+                "duration": format!("{} hours", rng.gen_range(2..=16)),
+                "materials": trade.skills.iter().take(2).collect::<Vec<_>>(),
+                "cost": {"amount": cost, "currency": "KES"},
+                "clientTestimonial": testimonial,
+                "tags": [tag.clone(), area.to_lowercase()],
+            }));
+            format!("Finished: {} in {place}. #{tag} #portfolio #{area}", job.0)
+        }
+        "image" => match technician {
+            Some(_) => format!(
+                "Before and after: {} in {place}. #{tag} #beforeandafter",
+                job.0.to_lowercase()
+            ),
+            None => format!(
+                "{} #{area} #home",
+                fill("Our {job} is finally fixed, {place}.")
+            ),
+        },
+        "question" => format!(
+            "{} #askbaitech #{tag}",
+            fill(QUESTIONS[rng.gen_range(0..QUESTIONS.len())])
+        ),
+        _ => match technician {
+            Some(_) => format!("{} #{area}", fill(TEXTS[rng.gen_range(0..TEXTS.len())])),
+            None => format!(
+                "{} #{area}",
+                fill(CUSTOMER_TEXTS[rng.gen_range(0..CUSTOMER_TEXTS.len())])
+            ),
+        },
+    };
+    let visibility = *weighted(
+        rng,
+        &[("public", 80u32), ("followers", 15), ("private", 5)],
+        |(_, w)| *w,
+    );
+    PostPlan {
+        kind,
+        caption,
+        visibility: visibility.0,
+        portfolio,
+        minutes_ago: rng.gen_range(5..30 * 24 * 60),
+        likes: rng.gen_range(0..=24),
+        comments: rng.gen_range(0..=5),
+        bookmarks: rng.gen_range(0..=4),
+        shares: rng.gen_range(0..=2),
+    }
+}
+
+// ---------------------------------------------------------------- chat
+
+/// Lines of a booking's conversation: `(from the customer, text)`, in order.
+pub const BOOKING_CHAT: [(bool, &str); 8] = [
+    (
+        true,
+        "Hello, are you still able to come at the agreed time?",
+    ),
+    (
+        false,
+        "Yes, I will be there. Is there parking inside the compound?",
+    ),
+    (true, "Yes, tell the guard you are coming to house 14."),
+    (
+        false,
+        "Noted. Could you send a photo of the problem so I bring the right parts?",
+    ),
+    (true, "Sent it by WhatsApp just now."),
+    (false, "Thanks, I have the parts. See you then."),
+    (true, "Thank you, see you."),
+    (false, "I am 10 minutes away, traffic on Mombasa Road."),
+];
+
+/// Lines of a customer's direct conversation with a technician.
+pub const DIRECT_CHAT: [(bool, &str); 6] = [
+    (true, "Hi, I saw your post. Do you also work on weekends?"),
+    (false, "Hello! Yes, Saturdays until 2 pm."),
+    (
+        true,
+        "Roughly how much would you charge for this kind of job?",
+    ),
+    (
+        false,
+        "It depends on the materials; I can quote after seeing it. Book a visit in the app.",
+    ),
+    (true, "Okay, I will book for Saturday morning."),
+    (false, "Perfect, talk then."),
+];
+
+// ---------------------------------------------------------------- support
+
+/// Where a demo ticket ends up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketEnd {
+    /// Left with whatever the assignment rule did (assigned, or queued).
+    AsCreated,
+    InProgress,
+    WaitingCustomer,
+    Resolved,
+    /// Closed; rated by the customer when `true`.
+    Closed(bool),
+}
+
+/// One demo ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketPlan {
+    pub subject: &'static str,
+    pub description: &'static str,
+    pub category: &'static str,
+    pub priority: crate::support::model::Priority,
+    pub source: &'static str,
+    pub end: TicketEnd,
+    pub rating: i64,
+}
+
+const TICKETS: [(&str, &str, &str); 8] = [
+    (
+        "booking",
+        "Technician did not show up",
+        "My booking was accepted but nobody came and the technician is not answering calls.",
+    ),
+    (
+        "payment",
+        "M-Pesa charged twice",
+        "I paid once but M-Pesa shows two deductions for the same booking.",
+    ),
+    (
+        "payment",
+        "Refund not received",
+        "The dispute was resolved with a refund a week ago but my wallet is still empty.",
+    ),
+    (
+        "account",
+        "Cannot verify phone number",
+        "The SMS code never arrives on my Safaricom line.",
+    ),
+    (
+        "technical",
+        "App crashes when uploading photos",
+        "Every time I attach a photo to a booking the app closes.",
+    ),
+    (
+        "complaint",
+        "Rude technician",
+        "The technician was rude and left the job half done.",
+    ),
+    (
+        "billing",
+        "Receipt for company expenses",
+        "I need a receipt with our company PIN for last month's bookings.",
+    ),
+    (
+        "general",
+        "How do I become a technician?",
+        "I am an electrician; how do I list my services on BaiTech?",
+    ),
+];
+
+/// What the desk answers first.
+pub const STAFF_REPLY: &str =
+    "Thank you for reaching out. We are looking into this and will update you shortly.";
+/// What the desk asks when it waits on the customer.
+pub const STAFF_ASK: &str =
+    "Could you share the booking number and a screenshot of the M-Pesa message?";
+/// The customer's answer.
+pub const CUSTOMER_REPLY: &str = "Here are the details you asked for.";
+/// How the desk closes a ticket.
+pub const RESOLUTION: &str = "Resolved with the customer; the booking and payment are now correct.";
+
+/// One ticket, with where it ends.
+pub fn ticket(rng: &mut impl Rng) -> TicketPlan {
+    use crate::support::model::Priority;
+    let (category, subject, description) = TICKETS[rng.gen_range(0..TICKETS.len())];
+    let priority = weighted(
+        rng,
+        &[
+            (Priority::Low, 20u32),
+            (Priority::Medium, 45),
+            (Priority::High, 25),
+            (Priority::Urgent, 10),
+        ],
+        |(_, w)| *w,
+    )
+    .0;
+    let end = weighted(
+        rng,
+        &[
+            (TicketEnd::AsCreated, 20u32),
+            (TicketEnd::InProgress, 15),
+            (TicketEnd::WaitingCustomer, 10),
+            (TicketEnd::Resolved, 20),
+            (TicketEnd::Closed(true), 25),
+            (TicketEnd::Closed(false), 10),
+        ],
+        |(_, w)| *w,
+    )
+    .0;
+    TicketPlan {
+        subject,
+        description,
+        category,
+        priority,
+        source: ["web", "mobile", "mobile", "email", "chat"][rng.gen_range(0..5)],
+        end,
+        rating: weighted(
+            rng,
+            &[(5i64, 50u32), (4, 30), (3, 12), (2, 5), (1, 3)],
+            |(_, w)| *w,
+        )
+        .0,
+    }
+}
+
+/// The staff moves that take an assigned ticket to `end` (the replies
+/// around them are the seed's).
+pub fn staff_path(end: TicketEnd) -> &'static [crate::support::model::Status] {
+    use crate::support::model::Status::*;
+    match end {
+        TicketEnd::AsCreated => &[],
+        TicketEnd::InProgress => &[InProgress],
+        TicketEnd::WaitingCustomer => &[InProgress, WaitingCustomer],
+        TicketEnd::Resolved => &[InProgress, Resolved],
+        TicketEnd::Closed(_) => &[InProgress, Resolved, Closed],
+    }
+}
+
+/// The generated support agents' sign-in email.
+pub fn agent_email(i: usize) -> String {
+    format!("agent{i}@demo.baitech.co.ke")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -754,5 +1137,49 @@ mod tests {
         for (s, paid) in table {
             assert_eq!(is_paid(s), paid, "{s:?}");
         }
+    }
+    #[test]
+    fn posts_pass_the_posts_modules_own_parser() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut kinds = std::collections::BTreeSet::new();
+        for i in 0..400 {
+            let tech = (i % 3 != 0).then_some(TRADES[i % TRADES.len()].category);
+            let p = post(&mut rng, tech, PLACES[i % PLACES.len()].name);
+            kinds.insert(p.kind);
+            let mut body = serde_json::json!({"type": p.kind, "caption": p.caption, "visibility": p.visibility});
+            if let Some(d) = &p.portfolio {
+                body["portfolioDetails"] = d.clone();
+            }
+            if p.kind == "image" {
+                body["media"] = serde_json::json!(["baitech/posts/x"]);
+            }
+            let parsed = crate::posts::model::parse_new_post(&body)
+                .unwrap_or_else(|e| panic!("{body}: {e:?}"));
+            assert!(!parsed.hashtags.is_empty(), "{}", p.caption);
+            if tech.is_none() {
+                assert_ne!(p.kind, "portfolio", "portfolio posts are for technicians");
+            }
+        }
+        let want: std::collections::BTreeSet<&str> =
+            ["image", "portfolio", "question", "text", "tip"].into();
+        assert_eq!(kinds, want);
+    }
+
+    #[test]
+    fn tickets_reach_every_planned_end_by_the_desks_moves() {
+        use crate::support::model::{transition, Actor, Status};
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut ends = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let t = ticket(&mut rng);
+            ends.insert(format!("{:?}", t.end));
+            assert!((1..=5).contains(&t.rating));
+            assert!(crate::support::model::CATEGORIES.contains(&t.category));
+            let mut s = Status::Assigned;
+            for to in staff_path(t.end) {
+                s = transition(s, *to, Actor::Staff).unwrap();
+            }
+        }
+        assert_eq!(ends.len(), 6, "{ends:?}");
     }
 }

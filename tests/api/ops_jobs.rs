@@ -785,6 +785,23 @@ fn picture(db: &Path) -> Vec<String> {
         .collect::<Result<_, _>>()
         .unwrap();
     rows.extend(statuses);
+    // What the feed, chat, desk and notification steps made.
+    for sql in [
+        "SELECT 'post ' || type || ' ' || visibility || ' ' || COUNT(*) || ' ' || SUM(likes_count) || ' ' || SUM(comments_count) FROM posts GROUP BY type, visibility ORDER BY 1",
+        "SELECT 'follows ' || COUNT(*) FROM follows",
+        "SELECT 'messages ' || type || ' ' || COUNT(*) FROM messages GROUP BY type ORDER BY 1",
+        "SELECT 'ticket ' || status || ' ' || COUNT(*) FROM support_tickets GROUP BY status ORDER BY 1",
+        "SELECT 'notifications ' || category || ' ' || COUNT(*) FROM notifications GROUP BY category ORDER BY 1",
+    ] {
+        let more: Vec<String> = conn
+            .prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.extend(more);
+    }
     rows
 }
 
@@ -863,6 +880,65 @@ async fn seed_demo_builds_a_nairobi_marketplace_to_sign_in_and_search() {
         0,
         "everyone is around Nairobi"
     );
+    // The feed: a few hundred posts of every type the seed makes, some
+    // followers-only, each counter equal to its rows recounted.
+    assert_eq!(count("SELECT COUNT(*) FROM posts"), 300);
+    assert_eq!(count("SELECT COUNT(DISTINCT type) FROM posts"), 5);
+    assert!(count("SELECT COUNT(*) FROM posts WHERE visibility = 'followers'") > 10);
+    assert!(
+        count("SELECT COUNT(*) FROM posts WHERE type = 'image' AND json_array_length(media) = 1")
+            > 10
+    );
+    assert!(count("SELECT SUM(likes_count) FROM posts") > 300);
+    assert!(count("SELECT SUM(comments_count) FROM posts") > 100);
+    for (what, sql) in [
+        ("likes", "SELECT COUNT(*) FROM posts p WHERE likes_count <> (SELECT COUNT(*) FROM post_likes WHERE post_id = p.id)"),
+        ("comments", "SELECT COUNT(*) FROM posts p WHERE comments_count <> (SELECT COUNT(*) FROM post_comments WHERE post_id = p.id)"),
+        ("bookmarks", "SELECT COUNT(*) FROM posts p WHERE bookmarks_count <> (SELECT COUNT(*) FROM post_bookmarks WHERE post_id = p.id)"),
+        ("shares", "SELECT COUNT(*) FROM posts p WHERE shares_count <> (SELECT COUNT(*) FROM post_shares WHERE post_id = p.id)"),
+        ("posts total", "SELECT (SELECT n FROM post_totals WHERE scope = '*') - (SELECT COUNT(*) FROM posts WHERE status = 'published' AND visibility = 'public')"),
+        ("postsCount", "SELECT COUNT(*) FROM users u LEFT JOIN user_profiles up ON up.user_id = u.id
+                        WHERE IFNULL(up.posts_count, 0) <> (SELECT COUNT(*) FROM posts WHERE author_id = u.id)"),
+        ("followers", "SELECT COUNT(*) FROM users u LEFT JOIN user_profiles up ON up.user_id = u.id
+                       WHERE IFNULL(up.followers_count, 0) <> (SELECT COUNT(*) FROM follows WHERE followee_id = u.id AND active = 1)"),
+        ("following", "SELECT COUNT(*) FROM users u LEFT JOIN user_profiles up ON up.user_id = u.id
+                       WHERE IFNULL(up.following_count, 0) <> (SELECT COUNT(*) FROM follows WHERE follower_id = u.id AND active = 1)"),
+        ("likes on followers-only posts by non-followers", "SELECT COUNT(*) FROM post_likes l JOIN posts p ON p.id = l.post_id
+              WHERE p.visibility = 'followers' AND NOT EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = l.user_id AND f.followee_id = p.author_id AND f.active = 1)"),
+        ("engagement on private posts", "SELECT COUNT(*) FROM posts WHERE visibility = 'private' AND likes_count + comments_count + bookmarks_count + shares_count > 0"),
+        ("conversation totals", "SELECT COUNT(*) FROM conversations c WHERE total_messages <> (SELECT COUNT(*) FROM messages WHERE conversation_id = c.id)"),
+        ("agent loads", "SELECT COUNT(*) FROM support_agents a WHERE active_count <> (SELECT COUNT(*) FROM support_tickets
+              WHERE assigned_to = a.user_id AND status IN ('assigned','in_progress','waiting_customer','waiting_internal','reopened'))"),
+        ("agents over their cap", "SELECT COUNT(*) FROM support_agents WHERE active_count > max_concurrent"),
+        ("notification counts", "SELECT COUNT(*) FROM notification_counts c WHERE total <> (SELECT COUNT(*) FROM notifications WHERE recipient_id = c.user_id)"),
+    ] {
+        assert_eq!(count(sql), 0, "{what}");
+    }
+    assert!(count("SELECT COUNT(*) FROM follows") > 40);
+    // Chat: every booking status change has its line; some talk; texts sealed.
+    assert!(count("SELECT COUNT(*) FROM messages WHERE type = 'system'") > 300);
+    assert!(count("SELECT COUNT(*) FROM messages WHERE type = 'text'") > 100);
+    assert!(count("SELECT COUNT(*) FROM conversations WHERE type = 'direct'") > 0);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM messages WHERE CAST(text AS TEXT) LIKE '%agreed time%'"),
+        0,
+        "texts are sealed at rest"
+    );
+    // The desk: tickets in several statuses, assigned by load, rated.
+    assert!(count("SELECT COUNT(DISTINCT status) FROM support_tickets") >= 4);
+    assert!(count("SELECT COUNT(*) FROM support_tickets WHERE rating IS NOT NULL") > 0);
+    assert!(count("SELECT COUNT(DISTINCT assigned_to) FROM support_tickets") >= 3);
+    // Notifications from the steps' events, the consumer's cursor past them.
+    assert!(count("SELECT COUNT(DISTINCT category) FROM notifications") >= 5);
+    assert_eq!(
+        count("SELECT (SELECT MAX(id) FROM events) - (SELECT last_id FROM event_cursors WHERE consumer = 'notifications')"),
+        0
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM jobs WHERE kind IN ('notifications.push', 'notifications.email', 'notifications.sms')"),
+        0,
+        "nothing goes out for the demo's past"
+    );
     drop(conn);
     let check = baitech(&a).arg("ledger-check").output().unwrap();
     assert!(check.status.success(), "{}", text(&check));
@@ -876,6 +952,7 @@ async fn seed_demo_builds_a_nairobi_marketplace_to_sign_in_and_search() {
     let server = serve(&a, "022", &[]).await;
     let client = reqwest::Client::new();
     let mut customer_token = String::new();
+    let mut support_token = String::new();
     for (role, email, password) in &accounts {
         let res = client
             .post(format!("{}/api/v1/auth/login", server.base))
@@ -889,7 +966,58 @@ async fn seed_demo_builds_a_nairobi_marketplace_to_sign_in_and_search() {
         if email == "customer1@gmail.com" {
             customer_token = body["token"].as_str().unwrap().to_string();
         }
+        if email == "support@baitech.com" {
+            support_token = body["token"].as_str().unwrap().to_string();
+        }
     }
+    let base = server.base.clone();
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = client.get(format!("{base}/api/v1/{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let path = path.to_string();
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    // Anyone sees the public feed; the named customer their followees' posts.
+    let feed = get("posts?limit=50", None).await;
+    let posts = feed["posts"].as_array().unwrap();
+    assert_eq!(posts.len(), 50, "{feed}");
+    assert!(posts.iter().all(|p| p["visibility"] == "public"), "{feed}");
+    let following = get("posts?following=true", Some(&customer_token)).await;
+    assert!(
+        !following["posts"].as_array().unwrap().is_empty(),
+        "{following}"
+    );
+    // Their conversations open with the chat key; they have notifications.
+    let convs = get("conversations", Some(&customer_token)).await;
+    let convs = convs["conversations"].as_array().unwrap().clone();
+    assert!(!convs.is_empty());
+    assert!(
+        convs.iter().any(|c| c["lastMessage"]["text"]
+            .as_str()
+            .is_some_and(|t| t.len() > 5)),
+        "{convs:?}"
+    );
+    let notes = get("notifications", Some(&customer_token)).await;
+    assert!(
+        !notes["notifications"].as_array().unwrap().is_empty(),
+        "{notes}"
+    );
+    assert!(notes["total"].as_i64().unwrap() > 0);
+    // The support desk has work.
+    let desk = get("support/dashboard", Some(&support_token)).await;
+    assert!(
+        !desk["dashboard"]["assignedTickets"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{desk}"
+    );
     let res = client
         .get(format!(
             "{}/api/v1/users/nearby-technicians?lat=-1.2676&lng=36.8065&radius=25&limit=50",
