@@ -55,7 +55,7 @@ pub fn support_step(ctx: &mut Ctx) -> Result<(), String> {
     ctx.db
         .write_blocking(|tx| {
             for a in &agents {
-                store::set_availability(tx, a, "available", cap, now_ms())?;
+                store::set_agent(tx, a, Some("available"), Some(cap), cap, now_ms())?;
             }
             Ok(())
         })
