@@ -283,3 +283,47 @@ pub fn tickets_json(
         .map(|t| ticket_json(conn, t, view, Detail::Summary, people))
         .collect()
 }
+
+/// The `supportInfo` every user document carries (the original emitted it
+/// for every account, with its defaults): a staff member's availability,
+/// cap and desk figures; the defaults for everyone else.
+pub fn support_info(conn: &Connection, user_id: &str, is_staff: bool) -> ApiResult<Value> {
+    let mut info = json!({
+        "specializations": [],
+        "languages": [],
+        "availability": {"status": "offline", "maxConcurrentTickets": 5},
+        "stats": {
+            "ticketsHandled": 0, "ticketsClosed": 0, "averageResponseTime": 0,
+            "averageResolutionTime": 0, "satisfactionRating": 0, "ratingCount": 0,
+        },
+        "shiftSchedule": [],
+    });
+    if !is_staff {
+        return Ok(info);
+    }
+    if let Some(agent) = store::agent(conn, user_id)? {
+        info["availability"] = json!({
+            "status": agent.availability,
+            "maxConcurrentTickets": agent.max_concurrent,
+        });
+        if agent.rating_count > 0 {
+            let average = agent.rating_sum as f64 / agent.rating_count as f64;
+            info["stats"]["satisfactionRating"] = json!((average * 100.0).round() / 100.0);
+            info["stats"]["ratingCount"] = json!(agent.rating_count);
+        }
+    }
+    let (handled, closed, response, resolution): (i64, i64, Option<f64>, Option<f64>) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'closed'),
+                    AVG(first_response_actual), AVG(resolution_actual)
+             FROM support_tickets WHERE assigned_to = ?1",
+        )?
+        .query_row([user_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    info["stats"]["ticketsHandled"] = json!(handled);
+    info["stats"]["ticketsClosed"] = json!(closed);
+    info["stats"]["averageResponseTime"] = json!(response.map_or(0, |m| m.round() as i64));
+    info["stats"]["averageResolutionTime"] = json!(resolution.map_or(0, |m| m.round() as i64));
+    Ok(info)
+}

@@ -153,6 +153,11 @@ pub fn user_document(conn: &Connection, id: &str, viewer: Viewer) -> ApiResult<O
         "kyc".into(),
         store::kyc_json(conn, id, &kyc_status, viewer.sees_private())?,
     );
+    let is_staff = obj["role"] == "support" || obj["role"] == "admin";
+    obj.insert(
+        "supportInfo".into(),
+        crate::support::document::support_info(conn, id, is_staff)?,
+    );
     if obj["role"] == "technician" {
         if let Some(t) = technician::find(conn, id)? {
             add_technician_fields(conn, obj, &t)?;

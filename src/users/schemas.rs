@@ -230,6 +230,13 @@ pub struct UserDoc {
     pub is_online: bool,
     /// When the last realtime connection closed.
     pub last_seen: Option<String>,
+    /// `{specializations, languages, availability: {status,
+    /// maxConcurrentTickets}, stats: {ticketsHandled, ticketsClosed,
+    /// averageResponseTime, averageResolutionTime, satisfactionRating,
+    /// ratingCount}, shiftSchedule}`: a support agent's desk figures, the
+    /// defaults for everyone else (as the original sent it).
+    #[schema(value_type = Object)]
+    pub support_info: serde_json::Value,
     pub kyc: KycDoc,
     pub created_at: String,
     pub updated_at: String,

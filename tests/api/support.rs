@@ -562,6 +562,29 @@ async fn status_flow_sla_and_rating() {
     assert_eq!(st["agentStats"]["satisfactionRating"], "4.00");
     assert_eq!(st["statusBreakdown"][0]["_id"], "closed");
     assert_eq!(st["satisfaction"]["count"], 1);
+    // The agent's profile carries the desk figures as the original's
+    // `supportInfo`; a customer's carries its defaults.
+    let info = s
+        .get(&format!("/api/v1/users/{}", ag.id), Some(&c.token))
+        .await
+        .expect(200)["user"]["supportInfo"]
+        .clone();
+    assert_eq!(
+        info["availability"],
+        json!({"status": "available", "maxConcurrentTickets": 5})
+    );
+    assert_eq!(info["stats"]["ticketsHandled"], 1, "{info}");
+    assert_eq!(info["stats"]["ticketsClosed"], 1, "{info}");
+    assert_eq!(info["stats"]["satisfactionRating"], 4.0, "{info}");
+    assert_eq!(info["stats"]["ratingCount"], 1, "{info}");
+    let own = s
+        .get(&format!("/api/v1/users/{}", c.id), Some(&c.token))
+        .await
+        .expect(200)["user"]["supportInfo"]
+        .clone();
+    assert_eq!(own["availability"]["status"], "offline");
+    assert_eq!(own["stats"]["ticketsHandled"], 0);
+    assert_eq!(own["shiftSchedule"], json!([]));
     // The reopen window is configurable; past it the customer cannot reopen.
     let s2 = TestServer::start_with(|c| c.support_reopen_window_hours = 0).await;
     let c2 = s2.register("customer").await;
