@@ -41,6 +41,18 @@ INSERT INTO post_totals (scope, n)
     WHERE p.status = 'published' AND p.visibility = 'public'
     GROUP BY h.tag;
 
+-- Each tag row carries its post's author and visibility, so a signed-in
+-- viewer's `hashtag=` total counts their own and followed non-public
+-- tagged posts from a small partial index (it joined every followers-only
+-- post of the accounts they follow to its tags). Kept with the post.
+ALTER TABLE post_hashtags ADD COLUMN author_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE post_hashtags ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+UPDATE post_hashtags SET
+    author_id = (SELECT p.author_id FROM posts p WHERE p.id = post_hashtags.post_id),
+    visibility = (SELECT p.visibility FROM posts p WHERE p.id = post_hashtags.post_id);
+CREATE INDEX post_hashtags_non_public ON post_hashtags (tag, author_id, visibility)
+    WHERE visibility <> 'public';
+
 -- A public handle per account (`@handle` in post captions resolves to it).
 -- Lower-case ASCII letters, digits and `_`; assigned from the name at
 -- sign-up (and to older accounts at start), changeable by the owner.

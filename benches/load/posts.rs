@@ -74,7 +74,9 @@ fn seed_feed(data_dir: &std::path::Path) -> (String, Duration) {
                 shares_count, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
         )?;
-        let mut tag = tx.prepare("INSERT INTO post_hashtags (tag, post_id, created_at) VALUES (?1, ?2, ?3)")?;
+        let mut tag = tx.prepare(
+            "INSERT INTO post_hashtags (tag, post_id, created_at, author_id, visibility) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
         let mut like = tx.prepare("INSERT INTO post_likes (post_id, user_id, created_at) VALUES (?1, ?2, ?3)")?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(15);
         let types = ["text", "image", "video", "tip", "question", "portfolio"];
@@ -90,9 +92,10 @@ fn seed_feed(data_dir: &std::path::Path) -> (String, Duration) {
             };
             let w = words[rng.gen_range(0..words.len())];
             let tags = if n % 10 == 0 { format!("[\"{w}\"]") } else { "[]".into() };
+            let author = id(rng.gen_range(0..AUTHORS), 1);
             post.execute(params![
                 id(n, 2),
-                id(rng.gen_range(0..AUTHORS), 1),
+                author,
                 kind,
                 format!("Post {n} about {w} and the {} job", words[n % words.len()]),
                 tags,
@@ -103,7 +106,7 @@ fn seed_feed(data_dir: &std::path::Path) -> (String, Duration) {
                 at
             ])?;
             if n % 10 == 0 {
-                tag.execute(params![w, id(n, 2), at])?;
+                tag.execute(params![w, id(n, 2), at, author, visibility])?;
             }
             if n + 500 >= POSTS && n % 3 == 0 {
                 like.execute(params![id(n, 2), id(0, 9), now])?;

@@ -120,10 +120,17 @@ fn set_hashtags(conn: &Connection, post: &Post) -> ApiResult<()> {
         return Ok(());
     }
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO post_hashtags (tag, post_id, created_at) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO post_hashtags (tag, post_id, created_at, author_id, visibility)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for tag in &post.hashtags {
-        stmt.execute(params![tag.to_lowercase(), post.id, post.created_at])?;
+        stmt.execute(params![
+            tag.to_lowercase(),
+            post.id,
+            post.created_at,
+            post.author_id,
+            post.visibility
+        ])?;
     }
     Ok(())
 }
@@ -185,7 +192,10 @@ pub fn save(conn: &Connection, before: &Post, after: &Post) -> ApiResult<()> {
         after.removal_reason,
         after.updated_at,
     ])?;
-    if before.hashtags != after.hashtags || before.status != after.status {
+    if before.hashtags != after.hashtags
+        || before.status != after.status
+        || before.visibility != after.visibility
+    {
         set_hashtags(conn, after)?;
     }
     let was = is_counted(&before.status, &before.visibility);
@@ -491,14 +501,10 @@ fn feed_source(filter: &FeedFilter) -> (&'static str, &'static str) {
 pub fn feed_total(conn: &Connection, filter: &FeedFilter, viewer: &FeedViewer) -> ApiResult<i64> {
     let count = |visible: Visible| -> ApiResult<i64> {
         let (clause, args) = feed_where(filter, viewer, visible);
-        let from = match (visible, filter.hashtag.is_some()) {
-            (Visible::All, _) => feed_source(filter).0,
+        let from = match visible {
+            Visible::All => feed_source(filter).0,
             // Only the few non-public rows, whatever else the filter names.
-            (_, false) => "posts p INDEXED BY posts_non_public",
-            (_, true) => {
-                "posts p INDEXED BY posts_non_public
-                 JOIN post_hashtags h INDEXED BY post_hashtags_post ON h.post_id = p.id"
-            }
+            Visible::Own | Visible::Followed => "posts p INDEXED BY posts_non_public",
         };
         Ok(conn
             .prepare_cached(&format!("SELECT COUNT(*) FROM {from} WHERE {clause}"))?
@@ -521,8 +527,24 @@ pub fn feed_total(conn: &Connection, filter: &FeedFilter, viewer: &FeedViewer) -
         .query_row([scope], |r| r.get(0))
         .optional()?
         .unwrap_or(0);
-    if viewer.id.is_none() {
+    let Some(me) = &viewer.id else {
         return Ok(public);
+    };
+    if let Some(tag) = &filter.hashtag {
+        // The tag's rows carry author and visibility: the viewer's own and
+        // followed non-public tagged posts come from their partial index.
+        let hidden: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM post_hashtags h INDEXED BY post_hashtags_non_public
+                 WHERE h.tag = ?1 AND h.visibility <> 'public'
+                   AND (h.author_id = ?2 OR (h.visibility = 'followers'
+                        AND h.author_id IN (SELECT value FROM json_each(?3))))",
+            )?
+            .query_row(
+                params![tag, me, serde_json::to_string(&viewer.followees)?],
+                |r| r.get(0),
+            )?;
+        return Ok(public + hidden);
     }
     Ok(public + count(Visible::Own)? + count(Visible::Followed)?)
 }
@@ -1036,6 +1058,13 @@ mod tests {
                  GROUP BY author_id, type",
         )?;
         assert_eq!(stored, recount);
+        let astray: i64 = c.query_row(
+            "SELECT COUNT(*) FROM post_hashtags h JOIN posts p ON p.id = h.post_id
+             WHERE h.author_id <> p.author_id OR h.visibility <> p.visibility OR p.status <> 'published'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(astray, 0, "tag rows agree with their posts");
         Ok(())
     }
 

@@ -717,6 +717,42 @@ async fn hashtags_filters_and_validation() {
     assert_eq!(tag_total(None).await, 1);
     assert_eq!(tag_total(Some(customer.token.clone())).await, 2);
     assert_eq!(tag_total(Some(tech.token.clone())).await, 1);
+    // A followers-only tagged post counts for its author and followers.
+    let for_followers = create(
+        &s,
+        &tech,
+        json!({"type": "tip", "caption": "Geyser tip #GEYSER", "visibility": "followers"}),
+    )
+    .await["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(tag_total(Some(tech.token.clone())).await, 2);
+    assert_eq!(tag_total(Some(customer.token.clone())).await, 2);
+    s.post(
+        &format!("/api/v1/users/{}/follow", tech.id),
+        Some(&customer.token),
+        json!({"follow": true}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(tag_total(Some(customer.token.clone())).await, 3);
+    assert!(feed_ids(&s, "hashtag=geyser", Some(&customer.token))
+        .await
+        .contains(&for_followers));
+    // Made public, it counts for everyone (the tag rows follow the post).
+    s.put(
+        &format!("{BASE}/{for_followers}"),
+        Some(&tech.token),
+        json!({"visibility": "public"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(tag_total(None).await, 2);
+    assert_eq!(tag_total(Some(customer.token.clone())).await, 3);
+    s.delete(&format!("{BASE}/{for_followers}"), Some(&tech.token))
+        .await
+        .expect(200);
     s.put(
         &format!("{BASE}/{question}"),
         Some(&customer.token),
