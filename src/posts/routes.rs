@@ -84,6 +84,17 @@ fn visible_post(conn: &Connection, id: &str, viewer: Viewer) -> ApiResult<Post> 
     }
 }
 
+/// The published post `id` that `me` may see: what likes, shares,
+/// bookmarks, comments and deletes act on (an admin sees a removed post
+/// but cannot act on it); 404 otherwise.
+fn live_post(conn: &Connection, id: &str, me: &str, is_admin: bool) -> ApiResult<Post> {
+    let post = visible_post(conn, id, viewer(me, is_admin))?;
+    if post.status != "published" {
+        return Err(not_found());
+    }
+    Ok(post)
+}
+
 /// The users `keys` (ids or handles, from [`model::mentions`]) name, in
 /// order, each once; keys naming nobody are left out.
 fn resolve_mentions(conn: &Connection, keys: &[String]) -> ApiResult<Vec<String>> {
@@ -599,7 +610,7 @@ async fn update_post(
 ) -> ApiResult<Json<Value>> {
     let update = model::parse_update(&body).map_err(validation)?;
     let me = user.id.clone();
-    let is_admin = user.role == Role::Admin;
+    let is_admin = user.is_admin();
     let base = state.config.public_url.clone();
     let doc = state
         .db
@@ -668,14 +679,11 @@ async fn delete_post(
         }
     };
     let me = user.id.clone();
-    let is_admin = user.role == Role::Admin;
+    let is_admin = user.is_admin();
     state
         .db
         .write(move |tx| {
-            let before = visible_post(tx, &id, viewer(&me, is_admin))?;
-            if before.status != "published" {
-                return Err(not_found());
-            }
+            let before = live_post(tx, &id, &me, is_admin)?;
             let is_author = before.author_id == me;
             if !is_author && !is_admin {
                 return Err(ApiError::Forbidden(
@@ -731,14 +739,11 @@ async fn like_post(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let me = user.id.clone();
-    let is_admin = user.role == Role::Admin;
+    let is_admin = user.is_admin();
     let (liked, count) = state
         .db
         .write(move |tx| {
-            let post = visible_post(tx, &id, viewer(&me, is_admin))?;
-            if post.status != "published" {
-                return Err(not_found());
-            }
+            let post = live_post(tx, &id, &me, is_admin)?;
             let (liked, count) = store::toggle_like(tx, &post.id, &me, now_ms())?;
             if liked {
                 emit(tx, "post.liked", &post, &me, json!({"likerId": me}))?;
@@ -764,14 +769,11 @@ async fn share_post(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let me = user.id.clone();
-    let is_admin = user.role == Role::Admin;
+    let is_admin = user.is_admin();
     let count = state
         .db
         .write(move |tx| {
-            let post = visible_post(tx, &id, viewer(&me, is_admin))?;
-            if post.status != "published" {
-                return Err(not_found());
-            }
+            let post = live_post(tx, &id, &me, is_admin)?;
             let count = store::add_share(tx, &post.id, &me, now_ms())?;
             emit(tx, "post.shared", &post, &me, json!({"sharerId": me}))?;
             Ok(count)
@@ -793,14 +795,11 @@ async fn bookmark_post(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let me = user.id.clone();
-    let is_admin = user.role == Role::Admin;
+    let is_admin = user.is_admin();
     let (on, count) = state
         .db
         .write(move |tx| {
-            let post = visible_post(tx, &id, viewer(&me, is_admin))?;
-            if post.status != "published" {
-                return Err(not_found());
-            }
+            let post = live_post(tx, &id, &me, is_admin)?;
             store::toggle_bookmark(tx, &post.id, &me, now_ms())
         })
         .await?;
@@ -830,14 +829,11 @@ async fn add_comment(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let text = model::parse_comment(body.get("text")).map_err(validation)?;
     let me = user.id.clone();
-    let is_admin = user.role == Role::Admin;
+    let is_admin = user.is_admin();
     let (comment, count) = state
         .db
         .write(move |tx| {
-            let post = visible_post(tx, &id, viewer(&me, is_admin))?;
-            if post.status != "published" {
-                return Err(not_found());
-            }
+            let post = live_post(tx, &id, &me, is_admin)?;
             let comment = Comment {
                 id: new_id(),
                 post_id: post.id.clone(),
@@ -881,14 +877,11 @@ async fn delete_comment(
     Path((id, comment_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let me = user.id.clone();
-    let is_admin = user.role == Role::Admin;
+    let is_admin = user.is_admin();
     let count = state
         .db
         .write(move |tx| {
-            let post = visible_post(tx, &id, viewer(&me, is_admin))?;
-            if post.status != "published" {
-                return Err(not_found());
-            }
+            let post = live_post(tx, &id, &me, is_admin)?;
             let comment = if is_valid_id(&comment_id) {
                 store::find_comment(tx, &post.id, &comment_id)?
             } else {
