@@ -15,7 +15,7 @@ use crate::auth::store::NewAccount;
 use crate::auth::Role;
 use crate::error::ApiResult;
 use crate::ids::now_ms;
-use crate::support::model::{stop_clock, ticket_number, transition, Actor, Status};
+use crate::support::model::{stop_clock, transition, Actor, NewTicket, Status};
 use crate::support::store::{self, Ticket};
 use crate::support::{self as desk};
 
@@ -97,87 +97,27 @@ pub fn support_step(ctx: &mut Ctx) -> Result<(), String> {
 
 /// Opens the ticket as the create route does and returns it.
 fn open(conn: &Connection, requester: &str, p: &TicketPlan, warn: i64) -> ApiResult<Ticket> {
-    let now = now_ms();
-    let seq = store::next_seq(conn)?;
-    let (first_target, resolution_target) = p.priority.sla_targets();
-    let mut t = Ticket {
-        id: crate::ids::new_id(),
-        ticket_number: ticket_number(now, seq),
-        customer_id: requester.to_string(),
-        assigned_to: None,
+    let new = NewTicket {
         subject: p.subject.into(),
         description: p.description.into(),
         category: p.category.into(),
         subcategory: None,
         priority: p.priority,
-        status: Status::Open,
         related_booking: None,
         related_transaction: None,
-        attachments: json!([]),
+        attachment_keys: Vec::new(),
         tags: Vec::new(),
         source: p.source.into(),
-        ip_address: None,
-        user_agent: None,
-        first_response_target: first_target,
-        resolution_target,
-        first_response_actual: None,
-        first_response_met: None,
-        resolution_actual: None,
-        resolution_met: None,
-        paused_at: None,
-        paused_ms: 0,
-        warned_first: false,
-        warned_resolution: false,
-        breached_first: false,
-        breached_resolution: false,
-        assigned_at: None,
-        first_response_at: None,
-        resolved_at: None,
-        closed_at: None,
-        reopened_at: None,
-        resolution_summary: None,
-        resolution_type: None,
-        resolution_notes: None,
-        resolved_by: None,
-        rating: None,
-        rating_feedback: None,
-        rated_at: None,
-        is_escalated: false,
-        escalation_level: 0,
-        escalated_to: None,
-        escalated_at: None,
-        escalation_reason: None,
-        created_at: now,
-        updated_at: now,
     };
-    store::insert(conn, &t, seq)?;
-    store::insert_message(
+    desk::open_ticket(
         conn,
-        &t.id,
         requester,
-        "customer",
-        &t.description,
-        &t.attachments,
-        false,
-        now,
-    )?;
-    desk::emit(
-        conn,
-        "ticket.created",
-        &t,
-        Some(requester),
-        json!({"ticketId": t.id, "ticketNumber": t.ticket_number, "customerId": t.customer_id,
-               "priority": t.priority.as_str()}),
-    )?;
-    if desk::auto_assign(conn, &mut t, now)? {
-        store::save(conn, &t)?;
-    }
-    desk::schedule_sla(
-        conn,
-        &t,
-        now + first_target * 60_000 * warn.clamp(0, 100) / 100,
-    )?;
-    Ok(t)
+        new,
+        json!([]),
+        desk::Origin::default(),
+        warn,
+        now_ms(),
+    )
 }
 
 /// A message on the ticket as the messages route records it: the first

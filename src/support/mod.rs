@@ -52,6 +52,109 @@ pub fn emit(
     Ok(())
 }
 
+/// Where a new ticket came from (kept on the ticket for the desk).
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Opens a ticket for `customer_id` in the caller's transaction, as the
+/// create route does: its number and SLA targets, the description as the
+/// first message, `ticket.created`, assignment by load within the caps,
+/// and the SLA job due at `warn_percent` of the first-response target.
+/// `attachments` are the stored items of `new.attachment_keys`.
+pub fn open_ticket(
+    conn: &Connection,
+    customer_id: &str,
+    new: model::NewTicket,
+    attachments: Value,
+    origin: Origin,
+    warn_percent: i64,
+    now: i64,
+) -> ApiResult<Ticket> {
+    let seq = store::next_seq(conn)?;
+    let (first_target, resolution_target) = new.priority.sla_targets();
+    let mut t = Ticket {
+        id: crate::ids::new_id(),
+        ticket_number: model::ticket_number(now, seq),
+        customer_id: customer_id.to_string(),
+        assigned_to: None,
+        subject: new.subject,
+        description: new.description,
+        category: new.category,
+        subcategory: new.subcategory,
+        priority: new.priority,
+        status: Status::Open,
+        related_booking: new.related_booking,
+        related_transaction: new.related_transaction,
+        attachments,
+        tags: new.tags,
+        source: new.source,
+        ip_address: origin.ip_address,
+        user_agent: origin.user_agent,
+        first_response_target: first_target,
+        resolution_target,
+        first_response_actual: None,
+        first_response_met: None,
+        resolution_actual: None,
+        resolution_met: None,
+        paused_at: None,
+        paused_ms: 0,
+        warned_first: false,
+        warned_resolution: false,
+        breached_first: false,
+        breached_resolution: false,
+        assigned_at: None,
+        first_response_at: None,
+        resolved_at: None,
+        closed_at: None,
+        reopened_at: None,
+        resolution_summary: None,
+        resolution_type: None,
+        resolution_notes: None,
+        resolved_by: None,
+        rating: None,
+        rating_feedback: None,
+        rated_at: None,
+        is_escalated: false,
+        escalation_level: 0,
+        escalated_to: None,
+        escalated_at: None,
+        escalation_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store::insert(conn, &t, seq)?;
+    store::insert_message(
+        conn,
+        &t.id,
+        customer_id,
+        "customer",
+        &t.description,
+        &t.attachments,
+        false,
+        now,
+    )?;
+    emit(
+        conn,
+        "ticket.created",
+        &t,
+        Some(customer_id),
+        json!({"ticketId": t.id, "ticketNumber": t.ticket_number, "customerId": t.customer_id,
+               "priority": t.priority.as_str()}),
+    )?;
+    if auto_assign(conn, &mut t, now)? {
+        store::save(conn, &t)?;
+    }
+    schedule_sla(
+        conn,
+        &t,
+        now + first_target * 60_000 * warn_percent.clamp(0, 100) / 100,
+    )?;
+    Ok(t)
+}
+
 /// Queues the SLA job of `t` at `at` (ms).
 pub fn schedule_sla(conn: &Connection, t: &Ticket, at: i64) -> ApiResult<()> {
     crate::jobs::enqueue(conn, SLA_JOB, &json!({"ticketId": t.id}), Some(at))?;

@@ -30,8 +30,8 @@ use crate::support::document::{
 };
 use crate::support::model::{
     self, can_view, has_room, is_staff, median, one_of, optional_text, parse_message,
-    parse_new_ticket, parse_rating, required_text, ticket_number, transition, within_reopen_window,
-    Actor, Priority, Status, CATEGORIES, RESOLUTION_TYPES,
+    parse_new_ticket, parse_rating, required_text, transition, within_reopen_window, Actor,
+    Priority, Status, CATEGORIES, RESOLUTION_TYPES,
 };
 use crate::support::schemas::*;
 use crate::support::store::{self, ListFilter, Scope, Ticket};
@@ -712,88 +712,24 @@ async fn create_ticket(
                     p.payer_id == me.id || p.payee_id.as_deref() == Some(me.id.as_str())
                 });
                 if !own {
-                    return Err(ApiError::field("relatedTransaction", "Transaction not found"));
+                    return Err(ApiError::field(
+                        "relatedTransaction",
+                        "Transaction not found",
+                    ));
                 }
             }
             let attachments = own_attachments(tx, &base, &me.id, &new.attachment_keys, now)?;
-            let seq = store::next_seq(tx)?;
-            let (first_target, resolution_target) = new.priority.sla_targets();
-            let mut t = Ticket {
-                id: crate::ids::new_id(),
-                ticket_number: ticket_number(now, seq),
-                customer_id: me.id.clone(),
-                assigned_to: None,
-                subject: new.subject,
-                description: new.description,
-                category: new.category,
-                subcategory: new.subcategory,
-                priority: new.priority,
-                status: Status::Open,
-                related_booking: new.related_booking,
-                related_transaction: new.related_transaction,
-                attachments,
-                tags: new.tags,
-                source: new.source,
-                ip_address: Some(ip.0.to_string()),
-                user_agent,
-                first_response_target: first_target,
-                resolution_target,
-                first_response_actual: None,
-                first_response_met: None,
-                resolution_actual: None,
-                resolution_met: None,
-                paused_at: None,
-                paused_ms: 0,
-                warned_first: false,
-                warned_resolution: false,
-                breached_first: false,
-                breached_resolution: false,
-                assigned_at: None,
-                first_response_at: None,
-                resolved_at: None,
-                closed_at: None,
-                reopened_at: None,
-                resolution_summary: None,
-                resolution_type: None,
-                resolution_notes: None,
-                resolved_by: None,
-                rating: None,
-                rating_feedback: None,
-                rated_at: None,
-                is_escalated: false,
-                escalation_level: 0,
-                escalated_to: None,
-                escalated_at: None,
-                escalation_reason: None,
-                created_at: now,
-                updated_at: now,
-            };
-            store::insert(tx, &t, seq)?;
-            store::insert_message(
+            let t = desk::open_ticket(
                 tx,
-                &t.id,
                 &me.id,
-                "customer",
-                &t.description,
-                &t.attachments,
-                false,
+                new,
+                attachments,
+                desk::Origin {
+                    ip_address: Some(ip.0.to_string()),
+                    user_agent,
+                },
+                warn,
                 now,
-            )?;
-            desk::emit(
-                tx,
-                "ticket.created",
-                &t,
-                Some(&me.id),
-                json!({"ticketId": t.id, "ticketNumber": t.ticket_number, "customerId": t.customer_id,
-                       "priority": t.priority.as_str()}),
-            )?;
-            if desk::auto_assign(tx, &mut t, now)? {
-                store::save(tx, &t)?;
-            }
-            desk::schedule_sla(
-                tx,
-                &t,
-                now + first_target * 60_000 * warn.clamp(0, 100) / 100,
             )?;
             render_full(tx, &t, view)
         })
