@@ -414,19 +414,10 @@ pub fn rebuild(
     db: &Db,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Rebuilt, String> {
-    let live = index_dir(data_dir);
-    let root = live.parent().map(Path::to_path_buf).unwrap_or_default();
-    let fresh = root.join("users.building");
-    let old = root.join("users.old");
-    for leftover in [&fresh, &old] {
-        if leftover.exists() {
-            std::fs::remove_dir_all(leftover).map_err(err)?;
-        }
-    }
-    std::fs::create_dir_all(&fresh).map_err(err)?;
+    let dirs = super::Rebuild::start(index_dir(data_dir), "users").map_err(err)?;
     let (schema_def, fields) = UserFields::build();
     let index = Index::create(
-        MmapDirectory::open(&fresh).map_err(err)?,
+        MmapDirectory::open(&dirs.fresh).map_err(err)?,
         schema_def,
         Default::default(),
     )
@@ -472,22 +463,7 @@ pub fn rebuild(
         writer.merge(&segments).wait().map_err(err)?;
     }
     writer.wait_merging_threads().map_err(err)?;
-    if live.exists() {
-        std::fs::rename(&live, &old).map_err(err)?;
-    }
-    std::fs::rename(&fresh, &live).map_err(err)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(err)?;
-    }
-    db.write_blocking(|tx| {
-        tx.execute(
-            "INSERT INTO event_cursors (consumer, last_id) VALUES (?1, ?2)
-             ON CONFLICT (consumer) DO UPDATE SET last_id = excluded.last_id",
-            params![CONSUMER, last_event_id],
-        )?;
-        Ok(())
-    })
-    .map_err(err)?;
+    dirs.finish(db, CONSUMER, last_event_id).map_err(err)?;
     Ok(Rebuilt {
         users,
         last_event_id,

@@ -299,19 +299,10 @@ impl PostIndex {
 /// moves the consumer's cursor to the snapshot's last event. The caller
 /// guarantees nothing else holds the index (as for the users index).
 pub fn rebuild_posts(data_dir: &Path, db: &Db) -> Result<u64, String> {
-    let live = posts_dir(data_dir);
-    let root = live.parent().map(Path::to_path_buf).unwrap_or_default();
-    let fresh = root.join("posts.building");
-    let old = root.join("posts.old");
-    for leftover in [&fresh, &old] {
-        if leftover.exists() {
-            std::fs::remove_dir_all(leftover).map_err(err)?;
-        }
-    }
-    std::fs::create_dir_all(&fresh).map_err(err)?;
+    let dirs = super::Rebuild::start(posts_dir(data_dir), "posts").map_err(err)?;
     let (schema, fields) = build_schema();
     let index = Index::create(
-        MmapDirectory::open(&fresh).map_err(err)?,
+        MmapDirectory::open(&dirs.fresh).map_err(err)?,
         schema,
         Default::default(),
     )
@@ -343,22 +334,7 @@ pub fn rebuild_posts(data_dir: &Path, db: &Db) -> Result<u64, String> {
     commit.set_payload(&payload(last));
     commit.commit().map_err(err)?;
     writer.wait_merging_threads().map_err(err)?;
-    if live.exists() {
-        std::fs::rename(&live, &old).map_err(err)?;
-    }
-    std::fs::rename(&fresh, &live).map_err(err)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(err)?;
-    }
-    db.write_blocking(|tx| {
-        tx.execute(
-            "INSERT INTO event_cursors (consumer, last_id) VALUES (?1, ?2)
-             ON CONFLICT (consumer) DO UPDATE SET last_id = excluded.last_id",
-            params![POSTS_CONSUMER, last],
-        )?;
-        Ok(())
-    })
-    .map_err(err)?;
+    dirs.finish(db, POSTS_CONSUMER, last).map_err(err)?;
     Ok(n)
 }
 
