@@ -440,7 +440,7 @@ async fn per_member_marks_archive_and_list_filters() {
 }
 
 /// The keys of an object, sorted.
-fn keys(v: &Value) -> Vec<String> {
+pub(crate) fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v
         .as_object()
         .unwrap_or_else(|| panic!("not an object: {v}"))

@@ -1384,3 +1384,149 @@ async fn following_feed_pages_totals_and_type_filter() {
     assert_eq!(body["posts"], json!([]));
     s.stop().await;
 }
+
+/// The keys the original web client reads (spec/wire/README.md) and the
+/// wire entries of market.md §4, exactly, on every posts answer.
+#[tokio::test]
+async fn every_answer_has_the_wire_keys() {
+    use crate::chat::keys;
+    let s = TestServer::start().await;
+    let author = s.register("technician").await;
+    let reader = s.register("customer").await;
+    let created = s
+        .post(
+            BASE,
+            Some(&author.token),
+            json!({"type": "tip", "caption": "Bleed the radiator #heat"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(keys(&created), ["message", "post", "success"]);
+    let id = created["post"]["_id"].as_str().unwrap().to_string();
+    let feed = s
+        .get(&format!("{BASE}?page=1&limit=20"), Some(&reader.token))
+        .await
+        .expect(200);
+    assert_eq!(
+        keys(&feed),
+        ["count", "limit", "page", "pages", "posts", "success", "total"]
+    );
+    let item = &feed["posts"][0];
+    for key in [
+        "_id",
+        "id",
+        "author",
+        "type",
+        "caption",
+        "media",
+        "hashtags",
+        "likesCount",
+        "commentsCount",
+        "sharesCount",
+        "bookmarksCount",
+        "views",
+        "isLiked",
+        "isBookmarked",
+        "isBoosted",
+        "boostLevel",
+        "visibility",
+        "status",
+        "createdAt",
+        "updatedAt",
+        "totalEngagement",
+        "portfolioDetails",
+    ] {
+        assert!(item.get(key).is_some(), "feed item lacks {key}: {item}");
+    }
+    let author_keys = keys(&item["author"]);
+    for key in [
+        "_id",
+        "firstName",
+        "lastName",
+        "profilePicture",
+        "role",
+        "rating",
+    ] {
+        assert!(
+            author_keys.contains(&key.to_string()),
+            "author lacks {key}: {author_keys:?}"
+        );
+    }
+    assert!(item["author"]["subscription"]
+        .get("billingHistory")
+        .is_none());
+    let like = s
+        .post(&format!("{BASE}/{id}/like"), Some(&reader.token), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(keys(&like), ["isLiked", "likesCount", "message", "success"]);
+    let share = s
+        .post(
+            &format!("{BASE}/{id}/share"),
+            Some(&reader.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(keys(&share), ["message", "sharesCount", "success"]);
+    let mark = s
+        .post(
+            &format!("{BASE}/{id}/bookmark"),
+            Some(&reader.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        keys(&mark),
+        ["bookmarked", "bookmarksCount", "message", "success"]
+    );
+    let comment = s
+        .post(
+            &format!("{BASE}/{id}/comment"),
+            Some(&reader.token),
+            json!({"text": "Thanks"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        keys(&comment),
+        ["comment", "commentsCount", "message", "success"]
+    );
+    assert_eq!(
+        keys(&comment["comment"]["user"]),
+        [
+            "_id",
+            "age",
+            "firstName",
+            "fullName",
+            "id",
+            "lastName",
+            "profilePicture"
+        ]
+    );
+    let cid = comment["comment"]["_id"].as_str().unwrap();
+    let one = s.get(&format!("{BASE}/{id}"), None).await.expect(200);
+    assert_eq!(keys(&one), ["post", "success"]);
+    assert_eq!(one["post"]["comments"][0]["user"]["firstName"], "Test");
+    let gone = s
+        .delete(&format!("{BASE}/{id}/comment/{cid}"), Some(&reader.token))
+        .await
+        .expect(200);
+    assert_eq!(keys(&gone), ["commentsCount", "message", "success"]);
+    let updated = s
+        .put(
+            &format!("{BASE}/{id}"),
+            Some(&author.token),
+            json!({"caption": "Bleed it yearly"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(keys(&updated), ["message", "post", "success"]);
+    let deleted = s
+        .delete(&format!("{BASE}/{id}"), Some(&author.token))
+        .await
+        .expect(200);
+    assert_eq!(keys(&deleted), ["message", "success"]);
+    s.stop().await;
+}
